@@ -1,0 +1,47 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
+export PORT HOST
+
+.PHONY: run test lint serve-prod bench bench-ci clean browser
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo "Live blog on http://$(HOST):$(PORT)/  (desk: /desk/, admin: /admin/)"
+	$(BIN)/uvicorn liveblog.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+
+browser:
+	@scripts/ensure-chromium
+
+test: $(BIN)/.installed browser
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3* staticfiles
+
+# Production profile on loopback: nginx (micro-cache + Nchan), several app
+# processes, Celery worker and beat, local PostgreSQL and Redis (deploy/README.md).
+serve-prod: $(BIN)/.installed
+	deploy/serve-prod
+
+# Benchmark of the production profile; writes bench/RESULTS.md (bench/README.md).
+bench: $(BIN)/.installed
+	bench/run
+
+# The same measurements, small and quick (run by .ci/run).
+bench-ci: $(BIN)/.installed
+	bench/run --ci

@@ -1,0 +1,15 @@
+"""ASGI entry point: ``uvicorn liveblog.asgi:application`` (or granian).
+
+Serve the project under ASGI: the SSE endpoint (``/live/<slug>/events``,
+:mod:`posts.sse`) is an async view, so each open reader costs a coroutine
+and a queue on the event loop, not a thread. Several worker processes are
+fine with ``REDIS_URL`` set (the Redis live channel fans out to each).
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveblog.settings")
+
+application = get_asgi_application()

@@ -1,0 +1,37 @@
+"""The Celery app. Embedded default: tasks run eagerly in-process; with
+``REDIS_URL`` set they go through Redis to ``celery -A liveblog worker``,
+and ``celery -A liveblog beat`` (or ``worker -B``) runs the schedule below.
+
+Beat, every ``LIVEBLOG_SWEEP_SECONDS`` (2 s by default):
+
+- ``posts.tasks.sweep`` re-enqueues events whose fan-out was never
+  confirmed and webhook deliveries that are due (retries, or a worker died
+  holding them);
+- ``posts.tasks.publish_scheduled`` publishes scheduled entries whose time
+  has come. Running two beats is safe: each entry is re-checked under its
+  blog's lock and published once.
+
+Both expire after one interval so a stopped worker does not come back to a
+queue full of stale sweeps.
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveblog.settings")
+
+app = Celery("liveblog")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _beat_schedule(sender, **kwargs):
+    from django.conf import settings
+
+    every = settings.LIVEBLOG_SWEEP_SECONDS
+    sender.add_periodic_task(every, sender.signature("posts.tasks.sweep", expires=every), name="fan-out sweep")
+    sender.add_periodic_task(
+        every, sender.signature("posts.tasks.publish_scheduled", expires=every), name="publish scheduled entries"
+    )
