@@ -1,0 +1,342 @@
+"""The JSON API (django-ninja): public reads, the authenticated write API,
+and webhook partners (mounted from :mod:`posts.api_webhooks`).
+
+Public reads go through :func:`posts.caching.cached_read` like the pages:
+cached per blog event, ETag/304, Cache-Control and Surrogate-Key. Writes
+call :mod:`posts.services` and answer ``Cache-Control: private, no-store``.
+
+Errors are always JSON ``{"detail": <message>, "field"?: ..., "current"?: ...}``:
+service errors keep their own status (403/404/409/413/422), validation
+errors are 422 with one readable line per problem (``errors`` lists them),
+a body that is not JSON is 400, one over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is
+413, a missing or bad token 401.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Query, Router
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.renderers import BaseRenderer
+
+from . import selectors, services
+from .api_webhooks import router as webhooks_router
+from .auth import token_auth
+from .caching import (
+    BLOGS_SURROGATE_KEY,
+    CachedRead,
+    blogs_generation,
+    cached_read,
+    current_seq,
+    current_version,
+    private,
+    set_last_modified,
+    surrogate_key,
+)
+from .errors import Invalid, NotFound, ServiceError
+from .models import Blog, Entry
+from .schemas import (
+    BlogCloseIn,
+    BlogCreateIn,
+    BlogListOut,
+    BlogOut,
+    BlogPatchIn,
+    EntriesPageOut,
+    EntryCreateIn,
+    EntryOut,
+    EntryPatchIn,
+    ErrorOut,
+    UpdatesOut,
+)
+from .serializers import blog_dict, entry_dict
+
+log = logging.getLogger(__name__)
+
+UPDATES_LIMIT = 500
+DEFAULT_LIMIT = 20
+
+
+class ORJSONRenderer(BaseRenderer):
+    media_type = "application/json"
+
+    def render(self, request, data, *, response_status):
+        return orjson.dumps(data)
+
+
+api = NinjaAPI(
+    title="Live blog API",
+    version="1",
+    description=(
+        "Public reads (cached; ETag and 304) and the authenticated write API "
+        "(`Authorization: Bearer <token>`; tokens from `manage.py create_api_token`)."
+    ),
+    renderer=ORJSONRenderer(),
+    urls_namespace="api",
+)
+
+ERRORS = {400: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
+                413: ErrorOut, 422: ErrorOut}
+
+
+# --- Errors ----------------------------------------------------------------------
+
+
+def _error(request: HttpRequest, status: int, detail: str, **extra) -> HttpResponse:
+    body = {"detail": detail, **{k: v for k, v in extra.items() if v is not None}}
+    response = api.create_response(request, body, status=status)
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@api.exception_handler(ServiceError)
+def _service_error(request, exc: ServiceError):
+    return _error(request, exc.status_code, exc.message, field=exc.field, current=exc.current)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request, exc: ValidationError):
+    problems = []
+    for err in exc.errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in {"body", "form", "file"}:
+            loc = loc[2:] or loc[1:]  # ("body", "payload", "title") → title
+        elif loc and loc[0] in {"query", "path", "header", "cookie"}:
+            loc = loc[1:]
+        field = ".".join(loc) or None
+        message = err.get("msg", "invalid value")
+        if err.get("type") == "extra_forbidden":
+            message = "unknown field"
+        problems.append({"field": field, "message": message})
+    detail = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems)
+    first_field = problems[0]["field"] if problems else None
+    return _error(request, 422, f"Invalid request: {detail}", field=first_field, errors=problems)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request, exc):
+    response = _error(request, 401, "Authentication required: send 'Authorization: Bearer <token>' "
+                                    "with a valid, unrevoked API token.")
+    response["WWW-Authenticate"] = 'Bearer realm="liveblog"'
+    return response
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    message = str(exc)
+    if exc.status_code == 400 and message.startswith("Cannot parse request body"):
+        message = "The request body is not valid JSON."
+    return _error(request, exc.status_code, message)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request, exc):
+    return _error(request, 413, "The request body is too large.")
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return _error(request, 404, str(exc) or "Not found.")
+
+
+# --- Public reads ----------------------------------------------------------------
+
+blogs = Router(tags=["blogs"])
+
+
+def _public_blog(slug: str) -> Blog:
+    blog = selectors.public_blog(slug)
+    if blog is None:
+        raise NotFound(f"No live blog '{slug}'.")
+    return blog
+
+
+def _json(data, *, blog: Blog | None = None, status: int = 200) -> HttpResponse:
+    response = HttpResponse(orjson.dumps(data), status=status, content_type="application/json")
+    if blog is not None:
+        set_last_modified(response, selectors.blog_last_event_at(blog=blog))
+    return response
+
+
+def _public(response: HttpResponse) -> HttpResponse:
+    """Public reads may be fetched from any origin (partners' pages, apps)."""
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _blog_read(kind: str, slug: str, variant: str = "") -> CachedRead:
+    version = current_version(slug)
+    if version is None:
+        raise NotFound(f"No live blog '{slug}'.")
+    return CachedRead(kind=kind, slug=slug, version=version, variant=variant)
+
+
+def _summary(blog: Blog) -> dict:
+    data = blog_dict(blog)
+    del data["pinned"], data["key_events"]
+    return data
+
+
+@blogs.get("", response={200: BlogListOut}, summary="Live and recent blogs")
+def list_blogs(request):
+    """Live blogs first, then recently closed ones (drafts are never listed)."""
+    read = CachedRead(kind="api-blogs", slug="_all", version=blogs_generation())
+
+    def build():
+        return _json({"items": [_summary(b) for b in selectors.public_blogs(limit=50)]})
+
+    return _public(cached_read(request, read, build, surrogate_keys=[BLOGS_SURROGATE_KEY]))
+
+
+@blogs.get("/{slug}", response={200: BlogOut, **ERRORS}, summary="One blog, with pinned entry and key events")
+def get_blog(request, slug: str):
+    read = _blog_read("api-blog", slug)
+
+    def build():
+        blog = _public_blog(slug)
+        data = blog_dict(blog, pinned=selectors.pinned_entry(blog=blog), key_events=selectors.key_events(blog=blog))
+        return _json(data, blog=blog)
+
+    return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
+
+
+@blogs.get("/{slug}/entries", response={200: EntriesPageOut, **ERRORS}, summary="Published entries, newest first")
+def list_entries(request, slug: str, limit: Query[int] = DEFAULT_LIMIT, before: Query[str | None] = None):
+    """Cursor pagination: pass the reply's ``next`` as ``before`` until it is null."""
+    if not 1 <= limit <= selectors.MAX_PAGE_SIZE:
+        raise Invalid(f"limit must be between 1 and {selectors.MAX_PAGE_SIZE}.", field="limit")
+    read = _blog_read("api-entries", slug, variant=f"{limit}|{before or ''}")
+
+    def build():
+        blog = _public_blog(slug)
+        try:
+            page = selectors.entries_page(blog=blog, before=before, limit=limit)
+        except selectors.InvalidCursor as exc:
+            raise ServiceError(f"{exc}; use the 'next' value of a previous page.", field="before") from exc
+        return _json({"items": [entry_dict(e) for e in page.items], "next": page.next}, blog=blog)
+
+    return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
+
+
+@blogs.get("/{slug}/entries/{entry_id}", response={200: EntryOut, **ERRORS}, summary="One published entry")
+def get_entry(request, slug: str, entry_id: int):
+    read = _blog_read("api-entry", slug, variant=str(entry_id))
+
+    def build():
+        blog = _public_blog(slug)
+        entry = selectors.published_entry(blog=blog, entry_id=entry_id)
+        if entry is None:
+            raise NotFound(f"No entry {entry_id} on '{slug}'.")
+        return _json(entry_dict(entry), blog=blog)
+
+    return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
+
+
+@blogs.get("/{slug}/updates", response={200: UpdatesOut, **ERRORS}, summary="Events after a seq (polling)")
+def get_updates(request, slug: str, since: Query[int] = 0):
+    """The events after ``since``, oldest first, at most 500 (``has_more`` says
+    when to ask again from the last one). ``seq`` is the blog's latest. The
+    same messages as SSE and webhooks."""
+    if since < 0:
+        raise Invalid("since must be 0 or more.", field="since")
+    read = _blog_read("api-updates", slug, variant=str(min(since, current_seq(slug) or 0)))
+
+    def build():
+        blog = _public_blog(slug)
+        # A since beyond the latest seq shares the caught-up reply's cache entry.
+        events = selectors.events_since(blog=blog, since=min(since, blog.last_seq), limit=UPDATES_LIMIT + 1)
+        has_more = len(events) > UPDATES_LIMIT
+        events = events[:UPDATES_LIMIT]
+        # An event committed between the two reads is newer than the blog row.
+        latest = max([blog.last_seq, *(e.seq for e in events)])
+        return _json({"seq": latest, "events": [e.message for e in events], "has_more": has_more})
+
+    return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
+
+
+# --- Authenticated writes ----------------------------------------------------------
+
+# The same router as the reads (Django matches one URL pattern per path, so
+# a path's GET and POST must live together); each write names its auth.
+writes = blogs
+WRITE = {"auth": token_auth, "tags": ["write"]}
+
+
+def _any_blog(slug: str) -> Blog:
+    """Writers see drafts too; permissions are the services' business."""
+    blog = selectors.blog_by_slug(slug)
+    if blog is None:
+        raise NotFound(f"No blog '{slug}'.")
+    return blog
+
+
+def _full_blog(blog: Blog) -> dict:
+    return blog_dict(blog, pinned=selectors.pinned_entry(blog=blog), key_events=selectors.key_events(blog=blog))
+
+
+def _full_entry(entry: Entry) -> dict:
+    if "authors" in getattr(entry, "_prefetched_objects_cache", {}):
+        return entry_dict(entry)  # the service left it complete
+    fresh = Entry.objects.select_related("blog").prefetch_related("authors__user").get(pk=entry.pk)
+    return entry_dict(fresh)
+
+
+def _written(data, status: int = 200) -> HttpResponse:
+    return private(_json(data, status=status))
+
+
+@writes.post("", response={201: BlogOut, **WRITE_ERRORS}, summary="Create a blog (editors)", **WRITE)
+def create_blog(request, payload: BlogCreateIn):
+    blog = services.blog_create(user=request.auth, **payload.model_dump())
+    return _written(_full_blog(blog), status=201)
+
+
+@writes.patch("/{slug}", response={200: BlogOut, **WRITE_ERRORS}, summary="Edit, open or reopen a blog (editors)", **WRITE)
+def patch_blog(request, slug: str, payload: BlogPatchIn):
+    """Only the fields sent change (the defaults shown are not applied)."""
+    blog = services.blog_update(blog=_any_blog(slug), user=request.auth, **payload.model_dump(exclude_unset=True))
+    return _written(_full_blog(blog))
+
+
+@writes.post("/{slug}/close", response={200: BlogOut, **WRITE_ERRORS}, summary="Close a blog with a closing note", **WRITE)
+def close_blog(request, slug: str, payload: BlogCloseIn):
+    blog = _any_blog(slug)
+    services.blog_close(blog=blog, user=request.auth, **payload.model_dump())
+    blog.refresh_from_db()
+    return _written(_full_blog(blog))
+
+
+@writes.post("/{slug}/entries", response={201: EntryOut, **WRITE_ERRORS}, summary="Post an entry", **WRITE)
+def create_entry(request, slug: str, payload: EntryCreateIn):
+    """``status`` defaults to ``scheduled`` when ``publish_at`` is given, else ``published``."""
+    fields = payload.model_dump()
+    if fields["status"] is None:
+        fields["status"] = Entry.Status.SCHEDULED if fields["publish_at"] else Entry.Status.PUBLISHED
+    entry = services.entry_create(blog=_any_blog(slug), user=request.auth, **fields)
+    return _written(_full_entry(entry), status=201)
+
+
+@writes.patch("/{slug}/entries/{entry_id}", response={200: EntryOut, **WRITE_ERRORS}, summary="Edit an entry", **WRITE)
+def patch_entry(request, slug: str, entry_id: int, payload: EntryPatchIn):
+    """Send the ``version`` you edited; if someone saved first the reply is
+    409 with the entry as it now stands in ``current``. Only the fields sent
+    change (the defaults shown are not applied)."""
+    entry = services.get_entry(blog=_any_blog(slug), entry_id=entry_id)
+    entry = services.entry_edit(entry=entry, user=request.auth, **payload.model_dump(exclude_unset=True))
+    return _written(_full_entry(entry))
+
+
+@writes.delete("/{slug}/entries/{entry_id}", response={204: None, **WRITE_ERRORS}, summary="Delete an entry", **WRITE)
+def delete_entry(request, slug: str, entry_id: int, version: Query[int | None] = None):
+    """Optionally pass ``?version=`` to refuse (409) if it changed since you read it."""
+    entry = services.get_entry(blog=_any_blog(slug), entry_id=entry_id)
+    services.entry_delete(entry=entry, user=request.auth, version=version)
+    return private(HttpResponse(status=204))
+
+
+api.add_router("/blogs", blogs)
+api.add_router("/webhooks", webhooks_router)

@@ -1,0 +1,207 @@
+"""Webhook partners under ``/api/webhooks`` (editors only, bearer token).
+
+- ``POST /api/webhooks`` ``{url, blogs?: [slug], event_types?: [type], name?}``
+  → 201 with ``id`` and, this once, ``secret`` (``whsec_…``, for
+  Standard Webhooks verification). Empty ``blogs`` means every blog, empty
+  ``event_types`` every type. A URL that resolves to a private, loopback,
+  link-local or reserved address is refused (422) unless
+  ``LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE=1``.
+- ``GET /api/webhooks``, ``GET /api/webhooks/{id}`` — with health:
+  ``paused``, ``paused_at``, ``pause_reason`` (why it was paused),
+  ``consecutive_failures``, ``failing_since``, ``last_success_at``.
+- ``PATCH /api/webhooks/{id}`` — any of ``url``, ``blogs``,
+  ``event_types``, ``name``, ``active``.
+- ``POST /api/webhooks/{id}/pause`` ``{reason?}``, ``POST …/resume``
+  (owed deliveries are sent again at once).
+- ``DELETE /api/webhooks/{id}`` → 204.
+- ``GET /api/webhooks/{id}/deliveries?limit=`` — the newest deliveries with
+  their attempt log.
+
+Schemas live here rather than in ``posts/schemas.py``: this router is the
+only user. Errors are the API's ServiceError JSON (see ``posts/api.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Prefetch
+from ninja import Field, Router, Schema, Status
+
+from . import permissions, services
+from .auth import token_auth
+from .errors import NotAllowed, NotFound
+from .models import WebhookAttempt, WebhookDelivery, WebhookPartner
+
+router = Router(tags=["webhooks"], auth=token_auth)
+
+
+class PartnerIn(Schema):
+    url: str = Field(max_length=500)
+    blogs: list[str] = []
+    event_types: list[str] = []
+    name: str = ""
+
+    model_config = {"extra": "forbid"}
+
+
+class PartnerPatchIn(Schema):
+    url: str | None = Field(None, max_length=500)
+    blogs: list[str] | None = None
+    event_types: list[str] | None = None
+    name: str | None = None
+    active: bool | None = None
+
+    model_config = {"extra": "forbid"}
+
+
+class PauseIn(Schema):
+    reason: str = Field("", max_length=500)
+
+    model_config = {"extra": "forbid"}
+
+
+class PartnerOut(Schema):
+    id: int
+    name: str
+    url: str
+    blogs: list[str]
+    event_types: list[str]
+    active: bool
+    paused: bool
+    paused_at: datetime | None
+    pause_reason: str
+    consecutive_failures: int
+    failing_since: datetime | None
+    last_success_at: datetime | None
+    created_at: datetime
+
+
+class PartnerCreatedOut(PartnerOut):
+    secret: str
+
+
+class AttemptOut(Schema):
+    at: datetime
+    status_code: int | None
+    error: str
+    duration_ms: int
+
+
+class DeliveryOut(Schema):
+    id: int
+    msg_id: str
+    event_seq: int
+    event_type: str
+    blog: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str
+    delivered_at: datetime | None
+    created_at: datetime
+    attempt_log: list[AttemptOut]
+
+
+def _partner_out(partner: WebhookPartner) -> dict:
+    return {
+        "id": partner.pk,
+        "name": partner.name,
+        "url": partner.url,
+        "blogs": sorted(b.slug for b in partner.blogs.all()),
+        "event_types": list(partner.event_types or []),
+        "active": partner.active,
+        "paused": partner.paused_at is not None,
+        "paused_at": partner.paused_at,
+        "pause_reason": partner.pause_reason,
+        "consecutive_failures": partner.consecutive_failures,
+        "failing_since": partner.failing_since,
+        "last_success_at": partner.last_success_at,
+        "created_at": partner.created_at,
+    }
+
+
+def _require_editor(request) -> None:
+    if not permissions.can_edit_blog(request.user, None):
+        raise NotAllowed("Only editors can manage webhook partners.")
+
+
+def _partner(request, partner_id: int) -> WebhookPartner:
+    _require_editor(request)
+    partner = WebhookPartner.objects.prefetch_related("blogs").filter(pk=partner_id).first()
+    if partner is None:
+        raise NotFound(f"No webhook partner {partner_id}.")
+    return partner
+
+
+@router.post("", response={201: PartnerCreatedOut}, summary="Register a webhook partner")
+def create_partner(request, payload: PartnerIn):
+    partner, secret = services.webhook_partner_create(
+        user=request.user, url=payload.url, blogs=payload.blogs,
+        event_types=payload.event_types, name=payload.name,
+    )
+    return Status(201, {**_partner_out(partner), "secret": secret})
+
+
+@router.get("", response=list[PartnerOut], summary="List webhook partners")
+def list_partners(request):
+    _require_editor(request)
+    return [_partner_out(p) for p in WebhookPartner.objects.prefetch_related("blogs").order_by("pk")]
+
+
+@router.get("/{int:partner_id}", response=PartnerOut)
+def get_partner(request, partner_id: int):
+    return _partner_out(_partner(request, partner_id))
+
+
+@router.patch("/{int:partner_id}", response=PartnerOut)
+def patch_partner(request, partner_id: int, payload: PartnerPatchIn):
+    partner = _partner(request, partner_id)
+    changes = payload.model_dump(exclude_unset=True)
+    partner = services.webhook_partner_update(partner=partner, user=request.user, **changes)
+    return _partner_out(partner)
+
+
+@router.post("/{int:partner_id}/pause", response=PartnerOut)
+def pause_partner(request, partner_id: int, payload: PauseIn | None = None):
+    partner = _partner(request, partner_id)
+    reason = (payload.reason if payload else "") or f"Paused by {request.user.get_username()}."
+    return _partner_out(services.webhook_partner_pause(partner=partner, user=request.user, reason=reason))
+
+
+@router.post("/{int:partner_id}/resume", response=PartnerOut)
+def resume_partner(request, partner_id: int):
+    partner = _partner(request, partner_id)
+    return _partner_out(services.webhook_partner_resume(partner=partner, user=request.user))
+
+
+@router.delete("/{int:partner_id}", response={204: None})
+def delete_partner(request, partner_id: int):
+    services.webhook_partner_delete(partner=_partner(request, partner_id), user=request.user)
+    return Status(204, None)
+
+
+@router.get("/{int:partner_id}/deliveries", response=list[DeliveryOut])
+def partner_deliveries(request, partner_id: int, limit: int = 50):
+    partner = _partner(request, partner_id)
+    limit = max(1, min(limit, 200))
+    rows = (
+        WebhookDelivery.objects.filter(partner=partner)
+        .select_related("event__blog")
+        .prefetch_related(Prefetch("attempt_log", queryset=WebhookAttempt.objects.order_by("-at")))
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    return [
+        {
+            "id": d.pk, "msg_id": d.msg_id, "event_seq": d.event.seq, "event_type": d.event.type,
+            "blog": d.event.blog.slug, "status": d.status, "attempts": d.attempts,
+            "next_attempt_at": d.next_attempt_at, "last_status_code": d.last_status_code,
+            "last_error": d.last_error, "delivered_at": d.delivered_at, "created_at": d.created_at,
+            "attempt_log": [
+                {"at": a.at, "status_code": a.status_code, "error": a.error, "duration_ms": a.duration_ms}
+                for a in d.attempt_log.all()
+            ],
+        }
+        for d in rows
+    ]

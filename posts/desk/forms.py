@@ -1,0 +1,205 @@
+"""Desk forms: they parse and type-check what a reporter typed, nothing more.
+
+The rules (who may publish, length limits, scheduling in the past, closed
+blogs, stale versions) live in :mod:`posts.services`; a view turns each
+:class:`~posts.errors.ServiceError` back into an error on the field it names
+with :func:`add_service_error`, so the message appears next to that field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from posts.errors import ServiceError
+from posts.models import Author, Blog, Entry, Role
+
+User = get_user_model()
+
+
+class BylineField(forms.ModelMultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple
+
+    def label_from_instance(self, obj: Author) -> str:
+        return obj.name
+
+
+def byline_choices(*, blog: Blog, user, extra=()) -> list[Author]:
+    """Who can be on a byline: the blog's team, the writer, and anyone
+    already on the entry. Kept to the team on purpose: a newsroom can hold
+    hundreds of people, a blog's team a handful of checkboxes."""
+    author, _ = Author.objects.get_or_create(user=user)
+    people = {author.pk: author}
+    team = Author.objects.filter(user__memberships__blog=blog).select_related("user")
+    for person in [*team, *extra]:
+        people.setdefault(person.pk, person)
+    return sorted(people.values(), key=lambda a: (a.pk != author.pk, a.name.lower()))
+
+
+class DeskForm(forms.Form):
+    """Every field points at its help and error text (``aria-describedby``)
+    and says when it is invalid, whether the error came from the form, the
+    service, or the desk script filling the same error slot."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            if isinstance(field.widget, forms.HiddenInput):
+                continue
+            auto_id = self[name].auto_id
+            described = [f"{auto_id}-error"]
+            if field.help_text:
+                described.insert(0, f"{auto_id}-help")
+            field.widget.attrs.setdefault("aria-describedby", " ".join(described))
+
+    def add_error(self, field, error):
+        super().add_error(field, error)
+        for name in self._errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-invalid"] = "true"
+
+
+class _EntryFields(DeskForm):
+    headline = forms.CharField(
+        required=False,
+        max_length=400,  # the service's own limit (200) gives the precise message
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="Optional.",
+    )
+    body = forms.CharField(
+        required=False,  # the service says "The body cannot be empty."
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 7, "spellcheck": "true"}),
+        help_text="Markdown. A link to a post on X, Bluesky or YouTube on a line of its own becomes an embed.",
+    )
+    kind = forms.ChoiceField(
+        choices=[(Entry.Kind.UPDATE, "Update"), (Entry.Kind.SUMMARY, "Summary")],
+        initial=Entry.Kind.UPDATE,
+        required=False,
+    )
+    key_event = forms.BooleanField(required=False, label="Key event")
+    pinned = forms.BooleanField(required=False, label="Pin to the top")
+    authors = BylineField(queryset=Author.objects.none(), required=False, label="Byline")
+    publish_at = forms.DateTimeField(
+        required=False,
+        label="Publish at",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Only for Schedule: when to publish, in your own time zone.",
+    )
+    # Minutes to add to the typed local time to get UTC, as JavaScript's
+    # Date.getTimezoneOffset() gives it. The desk script fills it; without
+    # JavaScript the time is read in the server's TIME_ZONE.
+    tz_offset = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=-1000, max_value=1000)
+
+    def __init__(self, *args, blog: Blog, user, extra_authors=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = byline_choices(blog=blog, user=user, extra=extra_authors)
+        self.fields["authors"].queryset = Author.objects.filter(pk__in=[a.pk for a in choices])
+        # Keep the team order (me first) rather than the queryset's.
+        self.fields["authors"].choices = [(a.pk, a.name) for a in choices]
+
+    def clean_publish_at(self) -> datetime | None:
+        value = self.cleaned_data.get("publish_at")
+        if value is None:
+            return None
+        offset = self.data.get(self.add_prefix("tz_offset"))
+        try:
+            minutes = int(offset) if offset not in (None, "") else None
+        except ValueError:
+            minutes = None
+        if minutes is not None and abs(minutes) <= 1000:
+            naive = timezone.make_naive(value) if timezone.is_aware(value) else value
+            return (naive + timedelta(minutes=minutes)).replace(tzinfo=UTC)
+        return value if timezone.is_aware(value) else timezone.make_aware(value)
+
+    def service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        kwargs = {
+            "headline": data.get("headline", ""),
+            "body": data.get("body", ""),
+            "key_event": bool(data.get("key_event")),
+            "pinned": bool(data.get("pinned")),
+            "authors": [a.user for a in data.get("authors") or []] or None,
+        }
+        if data.get("kind"):
+            kwargs["kind"] = data["kind"]
+        return kwargs
+
+
+class ComposerForm(_EntryFields):
+    """A new entry. ``action`` is the button pressed: publish, draft,
+    schedule or submit (a contributor's "Submit for approval")."""
+
+    ACTIONS = ("publish", "draft", "schedule", "submit")
+    action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS], required=False, initial="publish")
+
+    def clean_action(self) -> str:
+        return self.cleaned_data.get("action") or "publish"
+
+
+class EditForm(_EntryFields):
+    """An existing entry; ``version`` is the one the reporter started from."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class BlogCreateForm(DeskForm):
+    title = forms.CharField(max_length=400)
+    standfirst = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Markdown: a short summary shown under the title.",
+    )
+    slug = forms.CharField(
+        required=False, max_length=200,
+        help_text="Optional: letters, digits and hyphens for the address /live/<slug>/. Made from the title if left empty.",
+    )
+    status = forms.ChoiceField(
+        choices=[(Blog.Status.LIVE, "Live now"), (Blog.Status.DRAFT, "Draft (not public yet)")],
+        initial=Blog.Status.LIVE,
+    )
+
+
+class CloseForm(DeskForm):
+    close_headline = forms.CharField(required=False, max_length=400, label="Closing headline")
+    close_body = forms.CharField(
+        required=False, strip=False, label="Closing note",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Pinned at the top of the page when the blog closes.",
+    )
+
+    # The service names these fields "headline"/"body".
+    field_aliases = {"headline": "close_headline", "body": "close_body"}
+
+
+class TeamMemberForm(DeskForm):
+    username = forms.CharField(max_length=150, label="Username")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.REPORTER)
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"].strip()
+        if not User.objects.filter(username=username, is_active=True).exists():
+            raise forms.ValidationError(f"No active user is called '{username}'.")
+        return username
+
+
+def add_service_error(form: forms.Form, error: ServiceError) -> None:
+    """Attach a service's message to the field it names, else to the form."""
+    aliases = getattr(form, "field_aliases", {})
+    field = aliases.get(error.field, error.field)
+    form.add_error(field if field in form.fields else None, error.message)
+
+
+def local_input(value: datetime | None) -> str:
+    """A stored time as a ``datetime-local`` value in the server's zone."""
+    if value is None:
+        return ""
+    return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")
+
+
+def default_schedule_time() -> str:
+    return local_input(timezone.now() + timedelta(minutes=15))
+

@@ -1,0 +1,110 @@
+"""RSS 2.0 and Atom 1.0 feeds of a blog (``django.contrib.syndication``).
+
+The latest :data:`FEED_SIZE` published entries, newest first. Each item's id
+is its permalink, which never changes; an edit after publication moves the
+item's ``updated`` (Atom) and the feed's ``lastBuildDate``/``updated``. The
+feeds are served through :func:`posts.caching.cached_read` (ETag,
+Last-Modified = the blog's latest event, 304s). The JSON Feed lives in
+:mod:`posts.views`.
+"""
+
+from __future__ import annotations
+
+from django.contrib.syndication.views import Feed
+from django.http import Http404, HttpRequest, HttpResponse
+
+from . import selectors
+from .caching import FEED_CACHE_CONTROL, cached_read, set_last_modified, surrogate_key
+from .models import Blog, Entry
+from .rendering import plain_text
+from .serializers import absolute_url
+from .views import _blog_read, _entry_headline, reader_view
+from .websub import HubAtomFeed, HubRssFeed
+
+FEED_SIZE = 50
+
+
+class LiveBlogRssFeed(Feed):
+    feed_type = HubRssFeed  # Rss201rev2Feed advertising the WebSub hub
+    language = "en-gb"
+
+    def get_object(self, request: HttpRequest, slug: str) -> Blog:
+        blog = selectors.public_blog(slug)
+        if blog is None:
+            raise Http404("No such live blog.")
+        return blog
+
+    def title(self, blog: Blog) -> str:
+        return blog.title
+
+    def link(self, blog: Blog) -> str:
+        return absolute_url(blog.get_absolute_url())
+
+    def feed_url(self, blog: Blog) -> str:
+        return absolute_url(f"/live/{blog.slug}/feed.rss")
+
+    def description(self, blog: Blog) -> str:
+        return plain_text(blog.standfirst_html) or blog.title
+
+    subtitle = description
+
+    def items(self, blog: Blog) -> list[Entry]:
+        return selectors.feed_entries(blog=blog, limit=FEED_SIZE)
+
+    def item_title(self, entry: Entry) -> str:
+        return _entry_headline(entry)
+
+    def item_description(self, entry: Entry) -> str:
+        return entry.body_html
+
+    def item_link(self, entry: Entry) -> str:
+        return absolute_url(entry.get_absolute_url())
+
+    def item_guid(self, entry: Entry) -> str:
+        return absolute_url(entry.get_absolute_url())
+
+    item_guid_is_permalink = True
+
+    def item_pubdate(self, entry: Entry):
+        return entry.published_at
+
+    def item_updateddate(self, entry: Entry):
+        return entry.updated_at or entry.published_at
+
+    def item_author_name(self, entry: Entry) -> str:
+        return ", ".join(a.name for a in entry.authors.all())
+
+    def item_categories(self, entry: Entry) -> list[str]:
+        categories = []
+        if entry.key_event:
+            categories.append("key event")
+        if entry.kind != Entry.Kind.UPDATE:
+            categories.append(entry.kind)
+        return categories
+
+
+class LiveBlogAtomFeed(LiveBlogRssFeed):
+    feed_type = HubAtomFeed  # Atom1Feed advertising the WebSub hub
+
+    def feed_url(self, blog: Blog) -> str:
+        return absolute_url(f"/live/{blog.slug}/feed.atom")
+
+
+def _feed_view(kind: str, feed: Feed):
+    def view(request: HttpRequest, slug: str) -> HttpResponse:
+        read = _blog_read(kind, slug)
+
+        def build() -> HttpResponse:
+            response = feed(request, slug=slug)
+            blog = selectors.public_blog(slug)
+            return set_last_modified(response, selectors.blog_last_event_at(blog=blog))
+
+        return cached_read(request, read, build, cache_control=FEED_CACHE_CONTROL,
+                           surrogate_keys=[surrogate_key(slug)])
+
+    view.__name__ = f"{kind}_feed"
+    return reader_view(view)
+
+
+rss_feed = _feed_view("rss", LiveBlogRssFeed())
+atom_feed = _feed_view("atom", LiveBlogAtomFeed())

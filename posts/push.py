@@ -1,0 +1,159 @@
+"""Web Push: wake subscribed readers for key events and the closing note.
+
+Keys: ``LIVEBLOG_VAPID_PRIVATE_KEY`` (base64url raw P-256 scalar) and
+``LIVEBLOG_VAPID_PUBLIC_KEY`` (base64url uncompressed point, the browser's
+``applicationServerKey``), as printed by ``manage.py generate_vapid_keys``.
+With neither set (the embedded default) a pair is generated once into
+``LIVEBLOG_VAPID_KEY_FILE`` so push works on a fresh machine; set them in
+the environment when several machines send pushes.
+
+Sending is pywebpush (RFC 8291 aes128gcm encryption, RFC 8292 VAPID
+headers) from a small thread pool per batch. Each subscription takes an
+event at most once (:func:`posts.services.push_claim` before sending: a
+notification is a nudge, a missed one is better than a double one; the
+claim keeps the newest event id, so an older event whose fan-out runs late
+is not pushed after a newer one). A
+push service answering 404 or 410 means the browser unsubscribed: the
+subscription is deleted. Endpoints pass the same destination guard as
+webhook URLs at subscription time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+from py_vapid import Vapid02
+from pywebpush import WebPushException, webpush
+
+from . import services
+from .models import Event, PushSubscription
+
+log = logging.getLogger(__name__)
+
+PUSH_TTL = 6 * 3600
+PUSH_THREADS = 8
+
+
+def _b64u(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def generate_keys() -> tuple[str, str]:
+    """A new VAPID pair: ``(private, public)``, both base64url."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    vapid = Vapid02()
+    vapid.generate_keys()
+    private = _b64u(vapid.private_key.private_numbers().private_value.to_bytes(32, "big"))
+    public = _b64u(vapid.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint))
+    return private, public
+
+
+def _keys_from_file(path: Path) -> tuple[str, str]:
+    try:
+        data = json.loads(path.read_text())
+        return data["private_key"], data["public_key"]
+    except FileNotFoundError:
+        pass
+    private, public = generate_keys()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its pair
+        data = json.loads(path.read_text())
+        return data["private_key"], data["public_key"]
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"private_key": private, "public_key": public}, handle)
+    return private, public
+
+
+def vapid_keys() -> tuple[str, str]:
+    """``(private, public)`` from settings, else from (or into) the key file."""
+    if settings.LIVEBLOG_VAPID_PRIVATE_KEY and settings.LIVEBLOG_VAPID_PUBLIC_KEY:
+        return settings.LIVEBLOG_VAPID_PRIVATE_KEY, settings.LIVEBLOG_VAPID_PUBLIC_KEY
+    return _keys_from_file(Path(settings.LIVEBLOG_VAPID_KEY_FILE))
+
+
+def public_key() -> str:
+    return vapid_keys()[1]
+
+
+@lru_cache(maxsize=4)
+def _signer(private_key: str) -> Vapid02:
+    return Vapid02.from_raw(private_key.encode())
+
+
+def notification_for(event: Event) -> dict:
+    """The JSON the service worker shows (see static/push/sw.js)."""
+    entry = event.payload.get("entry") or {}
+    blog = event.blog
+    text = entry.get("headline") or " ".join((entry.get("body") or "").split())[:160]
+    closing = entry.get("kind") == "closing"
+    return {
+        "title": f"{'Closing: ' if closing else ''}{blog.title}",
+        "body": text,
+        "url": entry.get("url") or f"{settings.LIVEBLOG_SITE_URL}/live/{blog.slug}/",
+        "tag": f"{blog.slug}-{entry.get('id', event.seq)}",
+        "seq": event.seq,
+    }
+
+
+def _send_one(subscription: PushSubscription, data: bytes, private_key: str) -> bool:
+    """Send one notification (no database work: this runs on a pool
+    thread); True if the push service says the browser is gone."""
+    try:
+        webpush(
+            subscription_info={
+                "endpoint": subscription.endpoint,
+                "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
+            },
+            data=data,
+            vapid_private_key=_signer(private_key),
+            vapid_claims={"sub": settings.LIVEBLOG_VAPID_SUBJECT},
+            ttl=PUSH_TTL,
+            timeout=10,
+        )
+    except WebPushException as exc:
+        status = getattr(exc.response, "status_code", None)
+        if status in (404, 410):
+            return True
+        log.warning("push to %s failed: %s", subscription.endpoint[:60], exc.message)
+    except Exception as exc:  # noqa: BLE001 - one browser's failure never stops the batch
+        log.warning("push to %s failed: %s", subscription.endpoint[:60], exc)
+    return False
+
+
+def send_batch(*, event_id: int, subscription_ids: list[int]) -> int:
+    """Push one event to these subscriptions; returns how many were sent."""
+    from .webhooks import check_url
+
+    event = Event.objects.select_related("blog").filter(pk=event_id).first()
+    if event is None:
+        return 0
+    claimed = [
+        pk for pk in subscription_ids if services.push_claim(subscription_id=pk, event_id=event_id)
+    ]
+    subscriptions = []
+    for subscription in PushSubscription.objects.filter(pk__in=claimed):
+        try:
+            check_url(subscription.endpoint, field="endpoint")
+        except Exception:  # noqa: BLE001 - now resolves somewhere we must not call
+            log.warning("push endpoint %s refused by the destination guard", subscription.endpoint[:60])
+            continue
+        subscriptions.append(subscription)
+    if not subscriptions:
+        return 0
+    data = json.dumps(notification_for(event)).encode()
+    private_key, _ = vapid_keys()
+    with ThreadPoolExecutor(max_workers=min(PUSH_THREADS, len(subscriptions))) as pool:
+        gone = list(pool.map(lambda s: _send_one(s, data, private_key), subscriptions))
+    for subscription, is_gone in zip(subscriptions, gone, strict=True):
+        if is_gone:
+            services.push_subscription_expire(subscription_id=subscription.pk)
+    return len(subscriptions)

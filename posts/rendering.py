@@ -1,0 +1,133 @@
+"""Markdown in, safe HTML out.
+
+Python-Markdown renders; nh3 (the Ammonia sanitizer) then keeps only a known
+set of tags and attributes, drops event handlers and ``javascript:`` URLs and
+sets a safe ``rel`` on links. A paragraph that is nothing but a link to a
+post on X, Bluesky or YouTube becomes an embed card, built from the parsed
+URL after sanitizing, so it can never smuggle markup in.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import parse_qs, urlparse
+
+import markdown
+import nh3
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "figcaption",
+    "figure", "h2", "h3", "h4", "hr", "i", "img", "li", "ol", "p", "pre", "s",
+    "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "abbr": {"title"},
+    "td": {"align"},
+    "th": {"align"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+LINK_REL = "noopener noreferrer nofollow ugc"
+
+_EXTENSIONS = ["extra", "sane_lists", "smarty"]
+
+_LONE_LINK = re.compile(r'<p><a href="(?P<href>[^"]+)"[^>]*>[^<]*</a></p>')
+
+
+def render_markdown(text: str) -> str:
+    """Render reporter Markdown to sanitized HTML, with embeds for known posts."""
+    raw = markdown.markdown(text or "", extensions=_EXTENSIONS, output_format="html")
+    clean = nh3.clean(
+        raw,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel=LINK_REL,
+        strip_comments=True,
+    )
+    return _LONE_LINK.sub(_embed_or_keep, _autolink_bare_lines(clean))
+
+
+def plain_text(html_text: str) -> str:
+    """Text only (for JSON-LD ``articleBody``, feed summaries, push bodies)."""
+    text = nh3.clean(html_text or "", tags=set())
+    return re.sub(r"\s+", " ", html.unescape(text)).strip()
+
+
+_BARE_URL_PARAGRAPH = re.compile(r"<p>(https?://[^\s<>\"]+)</p>")
+
+
+def _autolink_bare_lines(clean_html: str) -> str:
+    """A paragraph holding only a pasted URL becomes a link (so it can embed)."""
+
+    def link(match: re.Match) -> str:
+        url = match.group(1)
+        return f'<p><a href="{url}" rel="{LINK_REL}">{url}</a></p>'
+
+    return _BARE_URL_PARAGRAPH.sub(link, clean_html)
+
+
+def _embed_or_keep(match: re.Match) -> str:
+    card = embed_card(html.unescape(match.group("href")))
+    return card if card is not None else match.group(0)
+
+
+def detect_embed(url: str) -> dict | None:
+    """Classify a URL as an embeddable post: ``{provider, id, url}`` or None."""
+    try:
+        parsed = urlparse(url)
+    except ValueError:
+        return None
+    if parsed.scheme not in {"http", "https"}:
+        return None
+    host = (parsed.hostname or "").lower().removeprefix("www.").removeprefix("m.")
+    parts = [p for p in parsed.path.split("/") if p]
+    if host in {"youtube.com", "youtu.be", "youtube-nocookie.com"}:
+        video_id = None
+        if host == "youtu.be" and parts:
+            video_id = parts[0]
+        elif parts[:1] == ["watch"]:
+            video_id = (parse_qs(parsed.query).get("v") or [None])[0]
+        elif len(parts) >= 2 and parts[0] in {"embed", "shorts", "live"}:
+            video_id = parts[1]
+        if video_id and re.fullmatch(r"[A-Za-z0-9_-]{6,20}", video_id):
+            return {"provider": "youtube", "id": video_id, "url": url}
+        return None
+    if host in {"x.com", "twitter.com"}:
+        if len(parts) >= 3 and parts[1] == "status" and parts[2].isdigit():
+            return {"provider": "x", "id": parts[2], "url": url, "author": parts[0]}
+        return None
+    if host == "bsky.app":
+        if len(parts) >= 4 and parts[0] == "profile" and parts[2] == "post":
+            return {"provider": "bluesky", "id": parts[3], "url": url, "author": parts[1]}
+        return None
+    return None
+
+
+_PROVIDER_LABEL = {"youtube": "YouTube", "x": "X", "bluesky": "Bluesky"}
+
+
+def embed_card(url: str) -> str | None:
+    """A clean, script-free link card for an embeddable post.
+
+    The live page's script may upgrade a YouTube card to a player on click;
+    without JavaScript the card is an ordinary link.
+    """
+    found = detect_embed(url)
+    if found is None:
+        return None
+    provider = found["provider"]
+    label = _PROVIDER_LABEL[provider]
+    if provider == "youtube":
+        text = "Watch on YouTube"
+    else:
+        text = f"View post by @{found.get('author', '')} on {label}"
+    safe_url = html.escape(url, quote=True)
+    return (
+        f'<figure class="embed embed--{provider}" data-embed="{provider}" '
+        f'data-embed-id="{html.escape(found["id"], quote=True)}">'
+        f'<a href="{safe_url}" rel="{LINK_REL}">{html.escape(text)}</a>'
+        f"<figcaption>{label}</figcaption></figure>"
+    )

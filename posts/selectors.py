@@ -1,0 +1,194 @@
+"""Reads. Each returns what a page or endpoint needs in a fixed number of
+queries, whatever the length of the blog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db.models import F, Prefetch, Q, QuerySet
+
+from .models import Author, Blog, Entry, Event
+
+MAX_PAGE_SIZE = 100
+
+
+class InvalidCursor(ValueError):
+    """A ``before`` cursor that was not made by :func:`encode_cursor`."""
+
+
+def encode_cursor(entry: Entry) -> str:
+    micros = int(entry.published_at.timestamp() * 1_000_000)
+    return f"{micros}_{entry.pk}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        micros_text, id_text = cursor.split("_", 1)
+        micros, entry_id = int(micros_text), int(id_text)
+        when = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise InvalidCursor(f"'{cursor[:40]}' is not a valid cursor") from exc
+    return when.replace(microsecond=micros % 1_000_000), entry_id
+
+
+def _with_authors(qs: QuerySet[Entry]) -> QuerySet[Entry]:
+    return qs.select_related("blog").prefetch_related(
+        Prefetch("authors", queryset=Author.objects.select_related("user"))
+    )
+
+
+def published_entries(blog: Blog) -> QuerySet[Entry]:
+    return _with_authors(
+        Entry.objects.filter(blog=blog, status=Entry.Status.PUBLISHED)
+    ).order_by("-published_at", "-id")
+
+
+@dataclass
+class EntriesPage:
+    items: list[Entry]
+    next: str | None
+
+
+def entries_page(*, blog: Blog, before: str | None = None, limit: int = 20) -> EntriesPage:
+    """Published entries, newest first, keyset-paginated (O(limit) per page)."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    qs = published_entries(blog)
+    if before:
+        when, entry_id = decode_cursor(before)
+        qs = qs.filter(Q(published_at__lt=when) | Q(published_at=when, id__lt=entry_id))
+    rows = list(qs[: limit + 1])
+    items = rows[:limit]
+    next_cursor = encode_cursor(items[-1]) if len(rows) > limit else None
+    return EntriesPage(items=items, next=next_cursor)
+
+
+def entries_after(*, blog: Blog, entry: Entry, limit: int = 10) -> list[Entry]:
+    """Published entries newer than ``entry``, oldest first (for permalinks)."""
+    qs = published_entries(blog).filter(
+        Q(published_at__gt=entry.published_at) | Q(published_at=entry.published_at, id__gt=entry.pk)
+    )
+    return list(reversed(list(qs.order_by("published_at", "id")[:limit])))
+
+
+def published_entry(*, blog: Blog, entry_id: int) -> Entry | None:
+    return published_entries(blog).filter(pk=entry_id).first()
+
+
+def pinned_entry(*, blog: Blog) -> Entry | None:
+    return published_entries(blog).filter(pinned=True).first()
+
+
+def key_events(*, blog: Blog, limit: int = 50) -> list[Entry]:
+    return list(
+        Entry.objects.filter(blog=blog, status=Entry.Status.PUBLISHED, key_event=True)
+        .select_related("blog")
+        .order_by("-published_at", "-id")[:limit]
+    )
+
+
+def blog_by_slug(slug: str) -> Blog | None:
+    return Blog.objects.filter(slug=slug).first()
+
+
+def public_blog(slug: str) -> Blog | None:
+    """A blog readers may see (live or closed; drafts are the newsroom's)."""
+    return Blog.objects.filter(slug=slug).exclude(status=Blog.Status.DRAFT).first()
+
+
+def public_blogs(*, limit: int = 50) -> list[Blog]:
+    """Live blogs first, then recently closed ones."""
+    live = list(Blog.objects.filter(status=Blog.Status.LIVE).order_by("-coverage_start", "-id")[:limit])
+    closed = list(
+        Blog.objects.filter(status=Blog.Status.CLOSED).order_by("-coverage_end", "-id")[: max(0, limit - len(live))]
+    )
+    return live + closed
+
+
+def events_since(*, blog: Blog, since: int, limit: int = 500) -> list[Event]:
+    return list(Event.objects.filter(blog=blog, seq__gt=since).order_by("seq")[:limit])
+
+
+def desk_entries(*, blog: Blog, limit: int = 200) -> list[Entry]:
+    """Every entry but deleted ones, for the desk: drafts and scheduled first."""
+    return list(
+        _with_authors(Entry.objects.filter(blog=blog).exclude(status=Entry.Status.DELETED))
+        .order_by(F("published_at").desc(nulls_first=True), "-id")[:limit]
+    )
+
+
+# --- Desk ------------------------------------------------------------------
+
+
+def desk_blogs(*, user) -> tuple[list[Blog], list[Blog]]:
+    """The blogs ``user`` is on (team), and the newsroom's other blogs.
+
+    Each list is live first, then drafts, then closed, newest first within
+    each. Superusers and newsroom-role holders can write on any blog, so
+    they get the others too (capped); readers without a role get none.
+    """
+    from django.db.models import Case, IntegerField, Value, When
+
+    rank = Case(
+        When(status=Blog.Status.LIVE, then=Value(0)),
+        When(status=Blog.Status.DRAFT, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    ordered = Blog.objects.annotate(rank=rank).order_by("rank", "-created_at", "-id")
+    mine = list(ordered.filter(memberships__user=user))
+    has_role = user.is_superuser or Author.objects.filter(user=user).exists()
+    others = list(ordered.exclude(pk__in=[b.pk for b in mine])[:100]) if has_role else []
+    return mine, others
+
+
+def blog_webhook_partners(*, blog: Blog) -> list:
+    """Partners that receive this blog's events (subscribed to it, or to all)."""
+    from .models import WebhookPartner
+
+    return list(
+        WebhookPartner.objects.filter(Q(blogs=blog) | Q(blogs__isnull=True)).distinct().order_by("name", "id")
+    )
+
+
+# --- Read side (live page, permalink, feeds) ---------------------------------
+
+
+def blog_last_event_at(*, blog: Blog) -> datetime | None:
+    """When the blog last changed for readers (its latest event): the
+    ``Last-Modified`` of its pages and feeds and JSON-LD ``dateModified``."""
+    return (
+        Event.objects.filter(blog=blog, seq=blog.last_seq).values_list("created_at", flat=True).first()
+        or blog.modified_at
+    )
+
+
+@dataclass
+class EntryWindow:
+    """The page around one entry: newer ones, the entry, older ones."""
+
+    newer: list[Entry]
+    entry: Entry
+    older: list[Entry]
+    has_newer: bool
+    older_cursor: str | None
+
+
+def entry_window(*, blog: Blog, entry: Entry, size: int = 10) -> EntryWindow:
+    newer = entries_after(blog=blog, entry=entry, limit=size + 1)
+    has_newer = len(newer) > size
+    newer = newer[-size:] if has_newer else newer
+    older = entries_page(blog=blog, before=encode_cursor(entry), limit=size)
+    return EntryWindow(
+        newer=newer, entry=entry, older=older.items, has_newer=has_newer, older_cursor=older.next
+    )
+
+
+def feed_entries(*, blog: Blog, limit: int = 50) -> list[Entry]:
+    """The latest published entries for the feeds, newest first."""
+    return list(published_entries(blog)[:limit])
+
+
+def desk_entry(*, blog: Blog, entry_id: int) -> Entry | None:
+    """One entry of any status, with its byline, for a desk card."""
+    return _with_authors(Entry.objects.filter(blog=blog, pk=entry_id)).first()

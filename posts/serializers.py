@@ -1,0 +1,65 @@
+"""The public JSON shapes of blogs and entries (see PRODUCT.md).
+
+Used for event payloads as well as API responses, so a webhook, an SSE
+message and ``GET /api/...`` describe an entry identically.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+
+from .models import Blog, Entry
+
+
+def absolute_url(path: str) -> str:
+    return f"{settings.LIVEBLOG_SITE_URL}{path}"
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def entry_dict(entry: Entry) -> dict:
+    """Needs ``authors`` prefetched (with ``user``) to stay query-free per entry."""
+    return {
+        "id": entry.pk,
+        "kind": entry.kind,
+        "headline": entry.headline,
+        "body": entry.body,
+        "body_html": entry.body_html,
+        "authors": [{"name": a.name} for a in entry.authors.all()],
+        "status": entry.status,
+        "published_at": iso(entry.published_at),
+        "updated_at": iso(entry.updated_at),
+        "key_event": entry.key_event,
+        "pinned": entry.pinned,
+        "version": entry.version,
+        "url": absolute_url(f"/live/{entry.blog.slug}/entries/{entry.pk}/"),
+    }
+
+
+def key_event_dict(entry: Entry) -> dict:
+    return {
+        "id": entry.pk,
+        "headline": entry.headline,
+        "published_at": iso(entry.published_at),
+        "url": absolute_url(f"/live/{entry.blog.slug}/entries/{entry.pk}/"),
+    }
+
+
+def blog_dict(blog: Blog, *, pinned: Entry | None = None, key_events: list[Entry] = ()) -> dict:
+    return {
+        "slug": blog.slug,
+        "title": blog.title,
+        "standfirst": blog.standfirst,
+        "standfirst_html": blog.standfirst_html,
+        "status": blog.status,
+        "coverage_start": iso(blog.coverage_start),
+        "coverage_end": iso(blog.coverage_end),
+        "url": absolute_url(f"/live/{blog.slug}/"),
+        "seq": blog.last_seq,
+        "pinned": entry_dict(pinned) if pinned is not None else None,
+        "key_events": [key_event_dict(e) for e in key_events],
+    }

@@ -1,0 +1,207 @@
+"""``/live/<slug>/events``: the blog's event log as Server-Sent Events.
+
+An async view streaming an async iterator, so an open reader costs a queue
+and a coroutine on the ASGI server's event loop, never a thread.
+
+Each message is ``id: <seq>``, ``event: <type>``, ``data: <JSON>`` (the
+event's :attr:`~posts.models.Event.message`). The stream opens with
+``retry:`` and then:
+
+1. registers with the live channel *first*, so nothing published while it
+   catches up is lost;
+2. replays from the event log everything after ``Last-Event-ID`` (header,
+   or ``?last_event_id=``); with neither, it starts at the blog's latest
+   seq (the page the reader holds is that fresh);
+3. forwards live messages, skipping any seq already sent. A message that
+   jumps ahead (a seq went missing on the way, or the channel asked for a
+   resync after losing Redis) is answered by replaying the gap from the
+   log, so a reader sees every seq once, in order;
+4. sends a heartbeat comment when quiet, so proxies keep the line open.
+
+A closed blog sends what the reader missed and ends the stream; once the
+reader has everything it answers ``204``, which tells EventSource to stop
+reconnecting. An unknown (or draft) blog is a 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection as db_connection
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from . import caching, channel
+from .models import Blog, Event
+
+REPLAY_BATCH = 500
+# Blog id and status, cached: a status change shows in the log anyway.
+BLOG_STATE_TTL = 10
+
+
+def format_message(message: dict) -> bytes:
+    return (
+        f"id: {message['seq']}\nevent: {message['type']}\ndata: ".encode()
+        + orjson.dumps(message)
+        + b"\n\n"
+    )
+
+
+_frames: dict[int, tuple[dict, bytes]] = {}
+
+
+def _frame(message: dict) -> bytes:
+    """``format_message``, once per published message however many readers
+    share it (the channel hands every reader the same dict)."""
+    cached = _frames.get(id(message))
+    if cached is not None and cached[0] is message:
+        return cached[1]
+    frame = format_message(message)
+    if len(_frames) > 256:
+        _frames.clear()
+    _frames[id(message)] = (message, frame)
+    return frame
+
+
+def _closing_connection(func):
+    """Run ``func`` and close this thread's database connection after it.
+
+    The stream's few queries run on asgiref's shared executor; closing keeps
+    those threads from each holding a connection for the life of the process.
+    """
+
+    def wrapper(*args):
+        try:
+            return func(*args)
+        finally:
+            db_connection.close()
+
+    return sync_to_async(wrapper, thread_sensitive=False)
+
+
+def _blog_state(slug: str) -> tuple[int, str, int] | None:
+    """``(blog id, status, latest seq)`` without a query in the common case:
+    id and status are cached briefly, the seq is the read side's (kept fresh
+    by the fan-out's invalidation)."""
+    key = f"sse-blog:{slug}"
+    row = caching.cache_get(key)  # tolerates a lost Redis
+    if row is None:
+        found = (
+            Blog.objects.filter(slug=slug).exclude(status=Blog.Status.DRAFT).values_list("pk", "status").first()
+        )
+        row = list(found) if found else []
+        caching.cache_set(key, row, BLOG_STATE_TTL)
+    if not row:
+        return None
+    seq = caching.current_seq(slug)
+    return row[0], row[1], seq or 0
+
+
+def forget_blog(slug: str) -> None:
+    """Drop the cached id and status (the fan-out calls this on blog events)."""
+    cache.delete(f"sse-blog:{slug}")
+
+
+def _events_after(blog_id: int, seq: int) -> list[dict]:
+    return [
+        {"seq": s, "type": t, **payload}
+        for s, t, payload in Event.objects.filter(blog_id=blog_id, seq__gt=seq)
+        .order_by("seq")
+        .values_list("seq", "type", "payload")[:REPLAY_BATCH]
+    ]
+
+
+_blog_state_async = _closing_connection(_blog_state)
+_events_after_async = _closing_connection(_events_after)
+
+
+def _parse_last_id(request) -> int | None:
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+    if raw in (None, ""):
+        return None
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 18:
+        raise ValueError(raw)
+    return int(raw)
+
+
+class _Stream:
+    """One reader's position in the log and the bytes owed to it."""
+
+    def __init__(self, *, blog_id: int, slug: str, last_seq: int, closed: bool, counted: bool = True) -> None:
+        self.blog_id = blog_id
+        self.counted = counted
+        self.slug = slug
+        self.last_seq = last_seq
+        self.closed_at_start = closed
+        self.closed = False
+
+    async def catch_up(self) -> AsyncIterator[bytes]:
+        """Everything in the log after ``last_seq``, in order."""
+        while True:
+            batch = await _events_after_async(self.blog_id, self.last_seq)
+            for message in batch:
+                yield self.take(message)
+            if len(batch) < REPLAY_BATCH:
+                return
+
+    def take(self, message: dict) -> bytes:
+        self.last_seq = message["seq"]
+        self.closed = message["type"] == Event.Type.BLOG_CLOSED
+        return _frame(message)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        reader = channel.subscribe(self.slug, counted=self.counted)
+        try:
+            yield f"retry: {settings.LIVEBLOG_SSE_RETRY_MS}\n: live {self.slug}\n\n".encode()
+            async for chunk in self.catch_up():
+                yield chunk
+            if self.closed or self.closed_at_start:
+                return
+            heartbeat = settings.LIVEBLOG_SSE_HEARTBEAT_SECONDS
+            while True:
+                try:
+                    message = reader.queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    try:
+                        message = await asyncio.wait_for(reader.get(), timeout=heartbeat)
+                    except TimeoutError:
+                        yield b": heartbeat\n\n"
+                        continue
+                if message is channel.RESYNC or message.get("seq", 0) > self.last_seq + 1:
+                    async for chunk in self.catch_up():
+                        yield chunk
+                elif message["seq"] == self.last_seq + 1:
+                    yield self.take(message)
+                if self.closed:
+                    return
+        finally:
+            channel.unsubscribe(reader)
+
+
+@require_GET
+async def live_events(request, slug: str):
+    try:
+        last_id = _parse_last_id(request)
+    except ValueError:
+        return JsonResponse({"detail": "Last-Event-ID must be an event seq (a whole number)."}, status=400)
+    state = await _blog_state_async(slug)
+    if state is None:
+        raise Http404("No such live blog.")
+    blog_id, status, latest = state
+    last_seq = latest if last_id is None or last_id > latest else last_id
+    closed = status == Blog.Status.CLOSED
+    if closed and last_seq >= latest:
+        return HttpResponse(status=204)
+    # The desk listens with ?desk=1 so editors' reader counts are readers only.
+    counted = request.GET.get("desk") != "1"
+    stream = _Stream(blog_id=blog_id, slug=slug, last_seq=last_seq, closed=closed, counted=counted)
+    response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,38 @@
+"""Small filters for the reader pages: times in UTC (the reader's script
+turns them into local time) and bylines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django import template
+
+from posts.serializers import iso as _iso
+
+register = template.Library()
+
+
+@register.filter
+def iso(value: datetime | None) -> str:
+    """ISO 8601 in UTC, for ``<time datetime>`` and scripts."""
+    return _iso(value.astimezone(UTC)) if value else ""
+
+
+@register.filter
+def utc_clock(value: datetime | None) -> str:
+    """``21:04 UTC``: what readers without JavaScript see."""
+    return f"{value.astimezone(UTC):%H:%M} UTC" if value else ""
+
+
+@register.filter
+def utc_date(value: datetime | None) -> str:
+    return f"{value.astimezone(UTC):%-d %B %Y}" if value else ""
+
+
+@register.filter
+def byline(entry) -> str:
+    """"Ana", "Ana and Ben", "Ana, Ben and Cy" (authors prefetched)."""
+    names = [a.name for a in entry.authors.all()]
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"

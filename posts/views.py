@@ -1,0 +1,284 @@
+"""Reader pages: home, the live page, an entry's permalink, the JSON Feed.
+
+Each view only names what it reads (a :class:`~posts.caching.CachedRead`)
+and how to build it; :func:`posts.caching.cached_read` serves it from the
+cache, as a 304, or builds it once per blog event.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import render
+
+from . import selectors
+from .caching import (
+    BLOGS_SURROGATE_KEY,
+    ERROR_CACHE_CONTROL,
+    FEED_CACHE_CONTROL,
+    CachedRead,
+    blogs_generation,
+    cached_read,
+    current_version,
+    set_last_modified,
+    surrogate_key,
+)
+from .models import Blog, Entry
+from .rendering import plain_text
+from .serializers import absolute_url, iso
+from .websub import json_feed_hubs
+
+HOME_LIMIT = 30
+PERMALINK_WINDOW = 10
+FEED_SIZE = 50
+JSONLD_HEADLINE_CHARS = 110
+
+
+def reader_view(view):
+    """Answer a missing or draft blog (or entry) with a friendly 404 that no
+    cache keeps."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            response = render(request, "posts/not_found.html", status=404)
+            response["Cache-Control"] = ERROR_CACHE_CONTROL
+            return response
+
+    return wrapper
+
+
+def _blog_read(kind: str, slug: str, variant: str = "") -> CachedRead:
+    version = current_version(slug)
+    if version is None:
+        raise Http404("No such live blog.")
+    return CachedRead(kind=kind, slug=slug, version=version, variant=variant)
+
+
+def _public_blog_or_404(slug: str) -> Blog:
+    blog = selectors.public_blog(slug)
+    if blog is None:
+        raise Http404("No such live blog.")
+    return blog
+
+
+# --- Home --------------------------------------------------------------------
+
+
+@reader_view
+def home(request: HttpRequest) -> HttpResponse:
+    read = CachedRead(kind="home", slug="_all", version=blogs_generation())
+
+    def build() -> HttpResponse:
+        blogs = selectors.public_blogs(limit=HOME_LIMIT)
+        return render(request, "posts/home.html", {
+            "live_blogs": [b for b in blogs if b.status == Blog.Status.LIVE],
+            "closed_blogs": [b for b in blogs if b.status == Blog.Status.CLOSED],
+        })
+
+    return cached_read(request, read, build, surrogate_keys=[BLOGS_SURROGATE_KEY])
+
+
+# --- The live page -------------------------------------------------------------
+
+
+@reader_view
+def live_page(request: HttpRequest, slug: str) -> HttpResponse:
+    before = request.GET.get("before") or None
+    read = _blog_read("live", slug, variant=before or "")
+
+    def build() -> HttpResponse:
+        blog = _public_blog_or_404(slug)
+        try:
+            page = selectors.entries_page(blog=blog, before=before, limit=_page_size())
+        except selectors.InvalidCursor:
+            return HttpResponseBadRequest(
+                "That link to older updates is broken. Go back to the latest updates.",
+                content_type="text/plain; charset=utf-8",
+            )
+        first_page = before is None
+        pinned = selectors.pinned_entry(blog=blog) if first_page else None
+        timeline = [e for e in page.items if pinned is None or e.pk != pinned.pk]
+        on_page = {e.pk for e in page.items}
+        last_modified = selectors.blog_last_event_at(blog=blog)
+        return _render_blog_page(
+            request,
+            blog,
+            template="posts/live.html",
+            context={
+                "pinned": pinned,
+                "entries": timeline,
+                "older_cursor": page.next,
+                "first_page": first_page,
+                "before": before,
+                "on_page": on_page,
+                "last_modified": last_modified,
+                "jsonld": (
+                    _jsonld_script(blog, entries=page.items, pinned=pinned, modified=last_modified)
+                    if first_page else ""
+                ),
+            },
+        )
+
+    return cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)])
+
+
+@reader_view
+def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse:
+    read = _blog_read("permalink", slug, variant=str(entry_id))
+
+    def build() -> HttpResponse:
+        blog = _public_blog_or_404(slug)
+        entry = selectors.published_entry(blog=blog, entry_id=entry_id)
+        if entry is None:
+            raise Http404("No such update on this live blog.")
+        window = selectors.entry_window(blog=blog, entry=entry, size=PERMALINK_WINDOW)
+        entries = [*window.newer, window.entry, *window.older]
+        return _render_blog_page(
+            request,
+            blog,
+            template="posts/permalink.html",
+            context={
+                "entry": entry,
+                "entries": entries,
+                "has_newer": window.has_newer,
+                "older_cursor": window.older_cursor,
+                "on_page": {e.pk for e in entries},
+                "first_page": False,
+            },
+        )
+
+    return cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)])
+
+
+def _render_blog_page(request: HttpRequest, blog: Blog, *, template: str, context: dict) -> HttpResponse:
+    key_events = selectors.key_events(blog=blog)
+    on_page = context.get("on_page", set())
+    if context.get("pinned") is not None:
+        on_page = on_page | {context["pinned"].pk}
+    context.setdefault("last_modified", selectors.blog_last_event_at(blog=blog))
+    response = render(request, template, {
+        "blog": blog,
+        "key_events": [{"entry": e, "on_page": e.pk in on_page} for e in key_events],
+        "page_url": absolute_url(blog.get_absolute_url()),
+        **context,
+    })
+    return set_last_modified(response, context["last_modified"])
+
+
+def _page_size() -> int:
+    from django.conf import settings
+
+    return settings.LIVEBLOG_PAGE_SIZE
+
+
+# --- JSON-LD -------------------------------------------------------------------
+
+
+def _entry_headline(entry: Entry) -> str:
+    if entry.headline:
+        return entry.headline
+    text = plain_text(entry.body_html)
+    return text if len(text) <= JSONLD_HEADLINE_CHARS else text[: JSONLD_HEADLINE_CHARS - 1].rstrip() + "…"
+
+
+def live_blog_posting(
+    blog: Blog, *, entries: list[Entry], pinned: Entry | None = None, modified=None
+) -> dict:
+    """schema.org ``LiveBlogPosting`` per Google's live-blog guidelines."""
+    updates = list(entries)
+    if pinned is not None and all(e.pk != pinned.pk for e in updates):
+        updates.insert(0, pinned)
+    url = absolute_url(blog.get_absolute_url())
+    modified = modified or selectors.blog_last_event_at(blog=blog)
+    data = {
+        "@context": "https://schema.org",
+        "@type": "LiveBlogPosting",
+        "@id": url,
+        "url": url,
+        "mainEntityOfPage": url,
+        "headline": blog.title,
+        "description": plain_text(blog.standfirst_html) or blog.title,
+        "datePublished": iso(blog.coverage_start or blog.created_at),
+        "dateModified": iso(modified),
+        "coverageStartTime": iso(blog.coverage_start or blog.created_at),
+        "liveBlogUpdate": [
+            {
+                "@type": "BlogPosting",
+                "@id": absolute_url(e.get_absolute_url()),
+                "headline": _entry_headline(e),
+                "articleBody": plain_text(e.body_html),
+                "datePublished": iso(e.published_at),
+                "dateModified": iso(e.updated_at or e.published_at),
+                "author": [{"@type": "Person", "name": a.name} for a in e.authors.all()],
+                "url": absolute_url(e.get_absolute_url()),
+            }
+            for e in updates
+        ],
+    }
+    if blog.coverage_end is not None:
+        data["coverageEndTime"] = iso(blog.coverage_end)
+    return data
+
+
+_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
+def _jsonld_script(blog: Blog, *, entries: list[Entry], pinned: Entry | None, modified) -> str:
+    """JSON safe to put inside ``<script type="application/ld+json">``."""
+    data = live_blog_posting(blog, entries=entries, pinned=pinned, modified=modified)
+    return json.dumps(data, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
+
+
+# --- JSON Feed 1.1 ---------------------------------------------------------------
+
+
+@reader_view
+def json_feed(request: HttpRequest, slug: str) -> HttpResponse:
+    read = _blog_read("jsonfeed", slug)
+
+    def build() -> HttpResponse:
+        blog = _public_blog_or_404(slug)
+        entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE)
+        feed_url = absolute_url(f"/live/{blog.slug}/feed.json")
+        data = {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": blog.title,
+            "home_page_url": absolute_url(blog.get_absolute_url()),
+            "feed_url": feed_url,
+            "description": plain_text(blog.standfirst_html),
+            "language": "en-GB",
+            "items": [_json_feed_item(e) for e in entries],
+        }
+        if blog.is_closed:
+            data["expired"] = True
+        if hubs := json_feed_hubs():  # WebSub discovery (posts/websub.py)
+            data["hubs"] = hubs
+        response = JsonResponse(data, content_type="application/feed+json; charset=utf-8",
+                                json_dumps_params={"ensure_ascii": False})
+        return set_last_modified(response, selectors.blog_last_event_at(blog=blog))
+
+    return cached_read(request, read, build, cache_control=FEED_CACHE_CONTROL,
+                       surrogate_keys=[surrogate_key(slug)])
+
+
+def _json_feed_item(entry: Entry) -> dict:
+    url = absolute_url(entry.get_absolute_url())
+    item = {
+        "id": url,
+        "url": url,
+        "title": entry.headline or _entry_headline(entry),
+        "content_html": entry.body_html,
+        "content_text": plain_text(entry.body_html),
+        "date_published": iso(entry.published_at),
+        "date_modified": iso(entry.updated_at or entry.published_at),
+        "authors": [{"name": a.name} for a in entry.authors.all()],
+    }
+    tags = [label for flag, label in ((entry.key_event, "key event"), (entry.kind != "update", entry.kind)) if flag]
+    if tags:
+        item["tags"] = tags
+    return item

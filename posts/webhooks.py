@@ -1,0 +1,251 @@
+"""Webhook delivery: Standard Webhooks signing, the SSRF guard, batched POSTs.
+
+Wire format (https://www.standardwebhooks.com/): a JSON body
+``{"type", "timestamp", "blog", "data"}`` where ``data`` is the event's
+message (the same shape as SSE and ``/updates``), with the headers
+``webhook-id`` (the delivery's ``msg_id``, stable across retries: partners
+dedupe on it), ``webhook-timestamp`` (this attempt, Unix seconds) and
+``webhook-signature`` (``v1,<base64 HMAC-SHA256>``, made by the
+``standardwebhooks`` library with the partner's ``whsec_`` secret).
+
+Delivery of a batch (one Celery task):
+
+1. claim the due rows (:func:`posts.services.webhook_deliveries_claim`):
+   their ``next_attempt_at`` becomes a lease that outlives the request
+   timeout; a worker killed mid-POST leaves the lease to expire and the
+   sweep hands the row to another worker, with the same webhook-id;
+2. POST all of them concurrently on one aiohttp session (a semaphore
+   bounds concurrency), so 1,000 partners are one task, not 1,000 tasks;
+3. record every attempt, reschedule failures with exponential backoff and
+   jitter up to a cap, pause partners failing for long enough — all in one
+   transaction (:func:`posts.services.webhook_attempts_record`).
+
+SSRF guard: a partner URL must be http(s) and every address its host
+resolves to must be public (not private, loopback, link-local, reserved,
+multicast or unspecified), unless ``LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE``. It is
+checked at registration (:func:`check_url`) and again at delivery by the
+aiohttp resolver itself (:class:`GuardedResolver`), so the address checked
+is the address connected to: a DNS answer that changes in between (DNS
+rebinding) is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+from aiohttp.abc import AbstractResolver
+from django.conf import settings
+from standardwebhooks.webhooks import Webhook
+
+from . import services
+from .errors import Invalid
+from .models import WebhookDelivery
+
+USER_AGENT = "liveblog-webhooks/1"
+MAX_ERROR_CHARS = 500
+
+
+class ForbiddenDestination(OSError):
+    """The partner's host resolves to an address we refuse to call."""
+
+
+def generate_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def is_forbidden_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        not ip.is_global
+        or ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
+def _allow_private() -> bool:
+    return bool(settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE)
+
+
+def check_url(url: str, *, field: str = "url") -> str:
+    """Refuse a URL we must not call; returns it cleaned. Raises ``Invalid``."""
+    url = (url or "").strip()
+    if len(url) > 500:
+        raise Invalid("The URL is longer than 500 characters.", field=field)
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise Invalid("The URL must be an absolute http:// or https:// URL.", field=field)
+    if parts.username or parts.password:
+        raise Invalid("The URL must not carry a user name or password.", field=field)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise Invalid("The URL's port is not valid.", field=field) from exc
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise Invalid(f"The host '{parts.hostname}' does not resolve.", field=field) from exc
+    if not _allow_private():
+        for info in infos:
+            address = info[4][0]
+            if is_forbidden_address(address):
+                raise Invalid(
+                    f"The host '{parts.hostname}' resolves to {address}, a private, loopback, "
+                    "link-local or reserved address; partners must be reachable on the public "
+                    "internet (set LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE=1 for intranets).",
+                    field=field,
+                )
+    return url
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver that refuses forbidden addresses at connect time."""
+
+    def __init__(self) -> None:
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):
+        infos = await self._inner.resolve(host, port, family)
+        if not _allow_private():
+            for info in infos:
+                if is_forbidden_address(info["host"]):
+                    raise ForbiddenDestination(
+                        f"refused: {host} resolves to {info['host']}, a private or reserved address"
+                    )
+        return infos
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+# --- Building and sending ----------------------------------------------------------
+
+
+@dataclass
+class Outgoing:
+    delivery_id: int
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Result:
+    delivery_id: int
+    status_code: int | None
+    error: str
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def payload_for(delivery: WebhookDelivery) -> bytes:
+    event = delivery.event
+    return orjson.dumps(
+        {
+            "type": event.type,
+            "timestamp": event.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "blog": event.blog.slug,
+            "data": event.message,
+        }
+    )
+
+
+def sign(*, secret: str, msg_id: str, body: bytes, at: datetime) -> dict[str, str]:
+    signature = Webhook(secret).sign(msg_id, at, body.decode())
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+
+
+def build(delivery: WebhookDelivery) -> Outgoing:
+    body = payload_for(delivery)
+    headers = sign(
+        secret=delivery.partner.secret, msg_id=delivery.msg_id, body=body, at=datetime.now(tz=UTC)
+    )
+    return Outgoing(delivery_id=delivery.pk, url=delivery.partner.url, body=body, headers=headers)
+
+
+async def _post(session: aiohttp.ClientSession, gate: asyncio.Semaphore, out: Outgoing) -> Result:
+    started = time.monotonic()
+    status_code, error = None, ""
+    async with gate:
+        try:
+            host = urlsplit(out.url).hostname or ""
+            try:
+                literal = ipaddress.ip_address(host)
+            except ValueError:
+                literal = None
+            if literal is not None and not _allow_private() and is_forbidden_address(host):
+                raise ForbiddenDestination(f"refused: {host} is a private or reserved address")
+            async with session.post(out.url, data=out.body, headers=out.headers, allow_redirects=False) as resp:
+                status_code = resp.status
+                if not 200 <= resp.status < 300:
+                    text = (await resp.content.read(200)).decode("utf-8", "replace")
+                    error = f"HTTP {resp.status}: {text}".strip()
+        except ForbiddenDestination as exc:
+            error = str(exc)
+        except aiohttp.ClientConnectorError as exc:
+            cause = exc.os_error if isinstance(exc.os_error, ForbiddenDestination) else exc
+            error = str(cause)
+        except TimeoutError:
+            error = f"timed out after {settings.LIVEBLOG_WEBHOOK_TIMEOUT:g}s"
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return Result(out.delivery_id, status_code, error[:MAX_ERROR_CHARS], duration_ms)
+
+
+async def post_all(outgoing: list[Outgoing]) -> list[Result]:
+    gate = asyncio.Semaphore(max(1, settings.LIVEBLOG_WEBHOOK_CONCURRENCY))
+    timeout = aiohttp.ClientTimeout(total=settings.LIVEBLOG_WEBHOOK_TIMEOUT)
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(), limit=0, ttl_dns_cache=None, use_dns_cache=False)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        return list(await asyncio.gather(*(_post(session, gate, out) for out in outgoing)))
+
+
+def _run(coro):
+    """Run a coroutine from sync code, even on a thread that has a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.setdefault("r", asyncio.run(coro)))
+    thread.start()
+    thread.join()
+    return box["r"]
+
+
+def deliver(delivery_ids: list[int]) -> list[Result]:
+    """Claim, POST and record a batch of deliveries."""
+    lease = settings.LIVEBLOG_WEBHOOK_TIMEOUT + 5
+    claimed = services.webhook_deliveries_claim(delivery_ids=delivery_ids, lease_seconds=lease)
+    if not claimed:
+        return []
+    rows = WebhookDelivery.objects.select_related("partner", "event__blog").filter(pk__in=claimed)
+    results = _run(post_all([build(d) for d in rows]))
+    services.webhook_attempts_record(results=results)
+    return results
