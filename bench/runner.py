@@ -1,0 +1,608 @@
+"""The production benchmark: one command, every measurement side by side.
+
+``make bench`` (``bench/run``) seeds the bench database, starts the
+production profile (:mod:`deploy.profile`) on loopback ports, measures, prints
+a table and writes ``bench/RESULTS.md``; ``make bench-ci`` (``--ci``) runs
+every measurement path with small counts in well under a minute once seeded.
+
+What is measured, and how:
+
+1. Cached reads vs a static file: ``wrk`` against the live page and
+   ``/updates`` through nginx's micro-cache, then against the same bytes saved
+   as files and served by the same nginx. Ratio = profile req/s / static req/s.
+2. Cache-miss first page at 50 vs N entries and a feed of the N-entry blog:
+   :mod:`bench.coldpath` (Django with a cache that stores nothing).
+3. SSE at 1,000 and 10,000 readers: :mod:`bench.sse_client` processes hold the
+   streams through nginx/Nchan; entries are published through the API with
+   ``bench-t=<unix time>`` in the body, and each reader records receive time
+   minus that. Memory per connection = growth of the nginx processes'
+   proportional set size (PSS, so shared memory is not counted twice) divided
+   by the readers.
+4. Publish API p99 while the largest reader count is connected: sequential
+   ``POST /api/blogs/<slug>/entries`` through nginx, each timed.
+5. Webhooks: :mod:`bench.partners` (one port per partner, 200 ms answers),
+   one entry published, time until every partner has its request; signatures
+   verified on a sample.
+
+Every loop is bounded (counts and deadlines), every address is loopback, and
+every process the bench starts is stopped when it ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from deploy.profile import ROOT, BackgroundProfile, Options, local_postgres
+
+BENCH_DIR = Path(__file__).resolve().parent
+PER_CLIENT = 2500  # SSE connections per client process
+
+
+@dataclass
+class Plan:
+    sizes: tuple[int, int] = (50, 5000)
+    wrk_seconds: int = 5
+    wrk_rounds: int = 3
+    wrk_connections: int = 64
+    sse_counts: tuple[int, ...] = (1000, 10000)
+    latency_probes: int = 10
+    api_posts: int = 200
+    partners: int = 1000
+    cold_iterations: int = 40
+    deadline: float = 600
+
+    @classmethod
+    def ci(cls) -> Plan:
+        return cls(
+            sizes=(50, 1000), wrk_seconds=1, wrk_rounds=2, wrk_connections=32, sse_counts=(100, 1000), latency_probes=3,
+            api_posts=20, partners=100, cold_iterations=10, deadline=180,
+        )
+
+
+@dataclass
+class Row:
+    name: str
+    value: str
+    target: str = ""
+    ok: bool | None = None
+    note: str = ""
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+
+    def add(self, *args, **kwargs) -> None:
+        row = Row(*args, **kwargs)
+        self.rows.append(row)
+        mark = {True: "ok", False: "MISSED", None: ""}[row.ok]
+        print(f"  {row.name:<58} {row.value:>22}  {row.target:<14} {mark}", flush=True)
+
+    def fail(self, message: str) -> None:
+        self.failures.append(message)
+        print(f"  FAILED: {message}", flush=True)
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, seconds: int, connections: int) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True, text=True, timeout=seconds + 30, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {
+        p: float(v) * _UNITS[u]
+        for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    }
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {
+        "rps": rps, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"),
+        "non_2xx": int(bad.group(1)) if bad else 0, "socket_errors": errors.group(0) if errors else "",
+    }
+
+
+def _median_run(runs: list[dict]) -> dict:
+    ordered = sorted(runs, key=lambda r: r["rps"])
+    middle = dict(ordered[len(ordered) // 2])
+    middle["non_2xx"] = sum(r["non_2xx"] for r in runs)
+    middle["all_rps"] = [round(r["rps"]) for r in runs]
+    return middle
+
+
+def fetch(base: str, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    parts = base.split("://", 1)[1]
+    host, port = parts.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+class Api:
+    """The write API through nginx, on a keep-alive connection that is
+    reopened if the server closed it while idle."""
+
+    def __init__(self, base: str, token: str):
+        self.host, port = base.split("://", 1)[1].split(":")
+        self.port = int(port)
+        self.conn: http.client.HTTPConnection | None = None
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def post_entry(self, slug: str, body: str) -> tuple[int, float]:
+        payload = json.dumps({"body": body})
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            self.conn.connect()
+        started = time.perf_counter()
+        try:
+            self.conn.request("POST", f"/api/blogs/{slug}/entries", body=payload, headers=self.headers)
+        except (BrokenPipeError, ConnectionResetError):
+            # Nothing was sent: reconnect and send once (the timing includes it).
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            self.conn.request("POST", f"/api/blogs/{slug}/entries", body=payload, headers=self.headers)
+        resp = self.conn.getresponse()
+        resp.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        if resp.getheader("connection", "").lower() == "close":
+            self.close()
+        return resp.status, elapsed
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _nginx_workers(master: int) -> set[int]:
+    workers = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                workers.add(int(entry.name))
+    return workers
+
+
+def fresh_nginx_workers(run_dir: Path, timeout: float = 15) -> None:
+    """Reload nginx so memory is measured on workers that have held no
+    reader yet (a worker keeps the heap it grew for earlier connections)."""
+    master = int((run_dir / "nginx.pid").read_text().strip())
+    old = _nginx_workers(master)
+    os.kill(master, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = _nginx_workers(master)
+        if not (now & old) and len(now) >= len(old):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+
+def nginx_pss_kb(run_dir: Path) -> int:
+    """PSS of nginx's master and workers, in KiB."""
+    master = int((run_dir / "nginx.pid").read_text().strip())
+    pids = [master, *_nginx_workers(master)]
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1])
+    return total
+
+
+def python() -> str:
+    return sys.executable
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+# --- phases --------------------------------------------------------------------
+
+
+def warm_up(base: str, seeded: dict) -> None:
+    """First requests load code in each app process and the worker; they are
+    not what a reader of a running site waits for."""
+    api = Api(base, seeded["token"])
+    try:
+        for i in range(6):
+            api.post_entry(seeded["live"]["slug"], f"Warm-up {i}")
+            for blog in seeded["blogs"]:
+                fetch(base, f"/live/{blog['slug']}/")
+                fetch(base, f"/api/blogs/{blog['slug']}/updates?since={blog['seq']}")
+    finally:
+        api.close()
+    time.sleep(1.0)
+
+
+def phase_cached_reads(report: Report, plan: Plan, base: str, run_dir: Path, seeded: dict) -> None:
+    print("\n[1] cached reads through the profile vs nginx serving the same bytes as a file", flush=True)
+    small = seeded["blogs"][0]
+    urls = {
+        "live page": f"/live/{small['slug']}/",
+        "/updates": f"/api/blogs/{small['slug']}/updates?since={max(0, small['seq'] - 3)}",
+    }
+    for label, path in urls.items():
+        status, headers, body = fetch(base, path)
+        status2, headers2, _ = fetch(base, path)
+        if status != 200:
+            report.fail(f"{label}: GET {path} answered {status}")
+            continue
+        if headers2.get("x-cache") not in {"HIT", "UPDATING", "STALE", "REVALIDATED"}:
+            report.fail(f"{label}: second GET was not served by the micro-cache (X-Cache {headers2.get('x-cache')})")
+        name = "live.html" if label == "live page" else "updates.json"
+        (run_dir / "baseline" / name).write_bytes(body)
+        (run_dir / "baseline" / name).chmod(0o644)
+        # Alternate the two, several rounds, and compare medians: the machine's
+        # other load then weighs on both alike.
+        rounds = [
+            (wrk(base + path, plan.wrk_seconds, plan.wrk_connections),
+             wrk(f"{base}/_baseline/{name}", plan.wrk_seconds, plan.wrk_connections))
+            for _ in range(plan.wrk_rounds)
+        ]
+        profile = _median_run([r[0] for r in rounds])
+        static = _median_run([r[1] for r in rounds])
+        for result, what in ((profile, "profile"), (static, "static")):
+            if result["non_2xx"]:
+                report.fail(f"{label} ({what}): {result['non_2xx']} non-2xx responses under wrk")
+        ratio = profile["rps"] / static["rps"]
+        report.details[f"wrk {label}"] = {"profile": profile, "static": static, "bytes": len(body)}
+        report.add(
+            f"{label} ({len(body):,} B): cached vs static req/s",
+            f"{profile['rps']:,.0f} / {static['rps']:,.0f} = {ratio:.2f}",
+            "ratio >= 0.75", ratio >= 0.75,
+            note=f"p99 {profile['p99_ms']:.2f} ms vs {static['p99_ms']:.2f} ms",
+        )
+
+
+def phase_cold(report: Report, plan: Plan, env: dict, seeded: dict) -> None:
+    print("\n[2] cache-miss first page and feed (server time, every cache a miss)", flush=True)
+    small, big = seeded["blogs"]
+    urls = [
+        f"/live/{small['slug']}/", f"/live/{big['slug']}/",
+        f"/live/{big['slug']}/feed.rss", f"/live/{big['slug']}/feed.atom", f"/live/{big['slug']}/feed.json",
+    ]
+    argv = [python(), "-m", "bench.coldpath", "--iterations", str(plan.cold_iterations)]
+    for url in urls:
+        argv += ["--url", url]
+    out = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        report.fail(f"coldpath failed: {out.stderr[-800:]}")
+        return
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    report.details["cold"] = res
+    for url, r in res.items():
+        if r["status"] != 200:
+            report.fail(f"cold GET {url} answered {r['status']}")
+    a, b = res[urls[0]], res[urls[1]]
+    ratio = b["median_ms"] / a["median_ms"]
+    report.add(
+        f"first page, cache miss: {big['entries']:,} vs {small['entries']} entries (median)",
+        f"{b['median_ms']:.1f} / {a['median_ms']:.1f} ms = {ratio:.2f}", "ratio <= 1.2", ratio <= 1.2,
+    )
+    report.add(f"first page, cache miss, {big['entries']:,} entries: median", f"{b['median_ms']:.1f} ms", "(reported)")
+    for url in urls[2:]:
+        r = res[url]
+        report.add(
+            f"{url.rsplit('/', 1)[1]} of {big['entries']:,}-entry blog, cache miss (median)",
+            f"{r['median_ms']:.1f} ms", "<= 20 ms", r["median_ms"] <= 20,
+        )
+
+
+def _start_clients(url: str, count: int, deadline: float) -> list[subprocess.Popen]:
+    procs = []
+    remaining = count
+    while remaining > 0:
+        n = min(PER_CLIENT, remaining)
+        remaining -= n
+        # The readers are niced: on one machine the load generator must not
+        # take the CPU from the system it measures (readers are elsewhere).
+        procs.append(
+            subprocess.Popen(
+                ["nice", "-n", "10", python(), "-m", "bench.sse_client", "--url", url, "--connections", str(n), "--deadline", str(deadline)],
+                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )
+        )
+    return procs
+
+
+def _finish_clients(procs: list[subprocess.Popen]) -> list[dict]:
+    for proc in procs:
+        with_suppress_close(proc)
+    results = []
+    for proc in procs:
+        out = proc.stdout.read()
+        proc.wait(timeout=60)
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        results.append(json.loads(lines[-1]) if lines else {"connected": 0, "failed": 0, "samples": {}})
+    return results
+
+
+def with_suppress_close(proc: subprocess.Popen) -> None:
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+
+
+def phase_sse(report: Report, plan: Plan, base: str, run_dir: Path, seeded: dict) -> None:
+    slug = seeded["live"]["slug"]
+    # As the live page's script connects: naming the seq its page holds.
+    url = f"{base}/live/{slug}/events?last_event_id={seeded['live']['seq']}"
+    api = Api(base, seeded["token"])
+    try:
+        for count in plan.sse_counts:
+            print(f"\n[3] SSE through nginx/Nchan with {count:,} readers", flush=True)
+            fresh_nginx_workers(run_dir)
+            before = nginx_pss_kb(run_dir)
+            procs = _start_clients(url, count, deadline=plan.deadline)
+            connected = failed = 0
+            try:
+                for proc in procs:
+                    ready = proc.stdout.readline().split()
+                    if not ready or ready[0] != "READY":
+                        raise RuntimeError(f"SSE client did not start: {ready}")
+                    connected += int(ready[1])
+                    failed += int(ready[2])
+                time.sleep(1.0)
+                after = nginx_pss_kb(run_dir)
+                probes = []
+                for i in range(plan.latency_probes):
+                    marker = f"{time.time():.6f}"
+                    status, _ = api.post_entry(slug, f"Latency probe {i} of {count} readers bench-t={marker}")
+                    if status != 201:
+                        report.fail(f"publish via API answered {status}")
+                    probes.append(marker)
+                    time.sleep(0.4)
+                time.sleep(1.5)
+                api_times = []
+                if count == max(plan.sse_counts):
+                    for i in range(plan.api_posts):
+                        status, ms = api.post_entry(slug, f"API timing {i} while {count} readers listen")
+                        if status != 201:
+                            report.fail(f"publish via API answered {status}")
+                        api_times.append(ms)
+                        # A busy desk: four entries a second, each fanned out
+                        # to every reader before the next.
+                        time.sleep(0.25)
+                    time.sleep(1.0)
+            finally:
+                results = _finish_clients(procs)
+            samples: list[float] = []
+            missing = 0
+            for probe in probes:
+                got = [ms for r in results for ms in r["samples"].get(probe, [])]
+                samples += got
+                missing += connected - len(got)
+            closed_early = sum(r.get("closed_early", 0) for r in results)
+            errors = {k: v for r in results for k, v in r.get("errors", {}).items()}
+            report.details[f"sse {count}"] = {
+                "connected": connected, "failed": failed, "closed_early": closed_early, "errors": errors,
+                "pss_before_kb": before, "pss_after_kb": after, "missing_deliveries": missing,
+            }
+            if failed or connected != count:
+                report.fail(f"{count} readers: {connected} connected, {failed} failed {errors}")
+            if missing:
+                report.fail(f"{count} readers: {missing} deliveries missing of {connected * len(probes)}")
+            if closed_early:
+                report.fail(f"{count} readers: {closed_early} streams closed by the server")
+            p50, p99 = percentile(samples, 0.50), percentile(samples, 0.99)
+            per_conn = (after - before) / max(1, connected)
+            big = count == max(plan.sse_counts)
+            report.add(
+                f"SSE {count:,} readers: publish->receive p50 / p99",
+                f"{p50:.0f} / {p99:.0f} ms", "p99 <= 250 ms" if big else "(reported)", (p99 <= 250) if big else None,
+                note=f"{len(samples):,} deliveries from {len(probes)} API publishes",
+            )
+            report.add(
+                f"SSE {count:,} readers: memory per connection (nginx PSS)",
+                f"{per_conn:.1f} KiB", "<= 16 KB" if big else "(reported)", (per_conn * 1024 <= 16000) if big else None,
+            )
+            if api_times:
+                p50a, p99a = percentile(api_times, 0.5), percentile(api_times, 0.99)
+                report.details["publish api ms"] = sorted(api_times)
+                report.add(
+                    f"publish API with {count:,} readers: p50 / p99",
+                    f"{p50a:.1f} / {p99a:.1f} ms", "p99 <= 50 ms", p99a <= 50,
+                    note=f"{len(api_times)} sequential POSTs through nginx",
+                )
+    finally:
+        api.close()
+
+
+def phase_webhooks(report: Report, plan: Plan, base: str, run_dir: Path, seeded: dict, port: int) -> None:
+    count = len(seeded["partners"])
+    print(f"\n[4] webhooks to {count:,} local partners answering after 200 ms", flush=True)
+    secrets = run_dir / "partner-secrets.json"
+    secrets.write_text(json.dumps(seeded["partners"]))
+    proc = subprocess.Popen(
+        [
+            python(), "-m", "bench.partners", "--count", str(count), "--port", str(port), "--delay", "0.2",
+            "--deadline", "60", "--secrets", str(secrets), "--verify", "25",
+        ],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    api = Api(base, seeded["token"])
+    try:
+        if proc.stdout.readline().strip() != "READY":
+            raise RuntimeError("partner servers did not start")
+        started = time.time()
+        status, _ = api.post_entry(seeded["hooks"]["slug"], "Webhook fan-out probe")
+        if status != 201:
+            report.fail(f"publish via API answered {status}")
+    finally:
+        api.close()
+        line = proc.stdout.readline()
+        with_suppress_close(proc)
+        proc.wait(timeout=90)
+    result = json.loads(line)
+    arrivals = sorted(float(t) - started for t in result["arrivals"].values())
+    report.details["webhooks"] = {
+        "received": len(arrivals), "of": count, "verified": result["verified"],
+        "first_s": arrivals[0] if arrivals else None, "p50_s": percentile(arrivals, 0.5),
+    }
+    if len(arrivals) != count:
+        report.fail(f"webhooks: {len(arrivals)} of {count} partners received the event within 60 s")
+    verified = result["verified"]
+    if verified.get("checked") and verified["good"] != verified["checked"]:
+        report.fail(f"webhooks: {verified['good']} of {verified['checked']} sampled signatures verified")
+    last = arrivals[-1] if arrivals else float("inf")
+    report.add(
+        f"webhooks: all {count:,} partners received (200 ms answers)",
+        f"{last:.2f} s", "<= 2 s", last <= 2.0,
+        note=f"all answered by ~{last + 0.2:.2f} s; signatures verified {verified.get('good')}/{verified.get('checked')}",
+    )
+
+
+# --- report --------------------------------------------------------------------
+
+
+def write_results(report: Report, plan: Plan, args, started: float) -> str:
+    nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    nchan_v = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", "libnginx-mod-nchan"], capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `{'make bench-ci' if args.ci else 'make bench'}` (bench/runner.py) on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {time.time() - started:.0f} s.",
+        f"Machine: {os.cpu_count()} cores, {_mem_gib():.0f} GiB, {platform.platform()}; "
+        f"{nginx_v}, libnginx-mod-nchan {nchan_v}, Python {platform.python_version()}.",
+        f"Profile: nginx micro-cache (1 s) + Nchan, {args.app_procs} uvicorn processes, Celery worker "
+        f"(prefork, {args.celery_concurrency}) and beat, PostgreSQL and Redis on loopback. "
+        f"Load: wrk -t2 -c{plan.wrk_connections} -d{plan.wrk_seconds}s x {plan.wrk_rounds} rounds; "
+        f"bench/sse_client.py. Database {args.database_url}, Redis {args.redis_url}.",
+        "",
+        "| measurement | measured | target | |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in report.rows:
+        mark = {True: "met", False: "**missed**", None: ""}[row.ok]
+        value = row.value + (f" ({row.note})" if row.note else "")
+        lines.append(f"| {row.name} | {value} | {row.target} | {mark} |")
+    if report.failures:
+        lines += ["", "## Failures", ""] + [f"- {f}" for f in report.failures]
+    lines += ["", "## Details", "", "```json", json.dumps(report.details, indent=1, default=str)[:20000], "```", ""]
+    return "\n".join(lines)
+
+
+def _mem_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024 / 1024
+    return 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the production profile.")
+    parser.add_argument("--ci", action="store_true", help="small counts, seconds not minutes")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "18280")))
+    parser.add_argument("--partner-port", type=int, default=int(os.environ.get("BENCH_PARTNER_PORT", "21000")))
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", local_postgres("bench")))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5"))
+    parser.add_argument("--app-procs", type=int, default=int(os.environ.get("APP_PROCS", str(Options.app_procs))))
+    parser.add_argument("--celery-concurrency", type=int, default=int(os.environ.get("CELERY_CONCURRENCY", "4")))
+    parser.add_argument("--run-dir", type=Path, default=ROOT / ".run" / "bench")
+    parser.add_argument("--results", type=Path, default=None, help="default: bench/RESULTS.md (full run only)")
+    parser.add_argument("--only", nargs="*", default=None, help="phases: cached cold sse webhooks")
+    args = parser.parse_args(argv)
+    plan = Plan.ci() if args.ci else Plan()
+    phases = set(args.only or ["cached", "cold", "sse", "webhooks"])
+    started = time.time()
+    report = Report()
+
+    common = {
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1",
+        "DJANGO_SETTINGS_MODULE": "liveblog.settings",
+        "LOG_LEVEL": "WARNING",
+    }
+    env = child_env(common)
+    from deploy.profile import ensure_database
+
+    ensure_database(args.database_url)
+    subprocess.run([python(), "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+    print(f"seeding blogs of {plan.sizes[0]} and {plan.sizes[1]:,} entries and {plan.partners:,} partners ...",
+          flush=True)
+    seed = subprocess.run(
+        [python(), "-m", "bench.seed", "--sizes", *map(str, plan.sizes), "--partners",
+         str(plan.partners if "webhooks" in phases else 0), "--partner-port", str(args.partner_port)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    if seed.returncode != 0:
+        print(seed.stderr[-3000:], file=sys.stderr)
+        return 2
+    seeded = json.loads(seed.stdout.strip().splitlines()[-1])
+
+    opts = Options(
+        run_dir=args.run_dir.resolve(), port=args.port, pub_port=args.port + 1, app_procs=args.app_procs,
+        celery_concurrency=args.celery_concurrency, database_url=args.database_url, redis_url=args.redis_url,
+        access_log=False, extra_env={"LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1", "LOG_LEVEL": "WARNING"},
+    )
+    print(f"starting the production profile on {opts.base_url} (run dir {opts.run_dir}) ...", flush=True)
+    with ExitStack() as stack:
+        profile = stack.enter_context(BackgroundProfile(opts))
+        base = profile.info["base_url"]
+        warm_up(base, seeded)
+        if "cached" in phases:
+            phase_cached_reads(report, plan, base, opts.run_dir, seeded)
+        if "cold" in phases:
+            phase_cold(report, plan, env, seeded)
+        if "sse" in phases:
+            phase_sse(report, plan, base, opts.run_dir, seeded)
+        if "webhooks" in phases:
+            phase_webhooks(report, plan, base, opts.run_dir, seeded, args.partner_port)
+    text = write_results(report, plan, args, started)
+    results = args.results or (BENCH_DIR / ("RESULTS.md" if not args.ci else "out/RESULTS-ci.md"))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(text)
+    print(f"\nwrote {results.relative_to(ROOT) if results.is_relative_to(ROOT) else results}", flush=True)
+    if report.failures:
+        print(f"{len(report.failures)} measurement path(s) failed:", *report.failures, sep="\n  ", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,459 @@
+"""The production profile on one machine: nginx (micro-cache + Nchan) in
+front of several uvicorn processes, a Celery worker and Celery beat, against
+the local PostgreSQL and Redis, every address on loopback.
+
+``python -m deploy.profile`` (what ``make serve-prod`` runs) starts it in the
+foreground; Ctrl-C or SIGTERM stops every process it started, in reverse
+order. Everything the run owns lives in one run directory (default
+``.run/prod``): the rendered ``nginx.conf``, nginx's pid, temp and cache dirs,
+the app sockets, one log per process, ``pids.json`` and ``ready.json``
+(written once the profile answers, so a benchmark or test that started it in
+the background knows when to begin). :class:`BackgroundProfile` is that
+background use, as a context manager.
+
+Decisions (see deploy/README.md for the reasoning):
+
+- App: ``APP_PROCS`` separate uvicorn processes (default: the number of
+  cores), each on a unix socket, behind an nginx ``least_conn`` upstream; a
+  process per socket rather than ``--workers`` so each one is a PID here and
+  a line in the upstream, the same shape as app nodes on several machines.
+- Celery: one worker (prefork, ``CELERY_CONCURRENCY``, default 4) and one
+  beat. Webhook batches POST concurrently inside a task
+  (``LIVEBLOG_WEBHOOK_CONCURRENCY``, raised here to 200).
+- SSE: nginx's Nchan module; the fan-out publishes finished SSE frames to it
+  (``LIVEBLOG_NCHAN_PUBLISH_URL``, see :mod:`posts.nchan`). This supervisor
+  sends the heartbeat comment to every Nchan reader with one publish every
+  ``LIVEBLOG_SSE_HEARTBEAT_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
+NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
+HEARTBEAT_CHANNEL = "heartbeat.all"  # posts.nchan.HEARTBEAT_CHANNEL
+
+
+def local_postgres(name: str) -> str:
+    """The local PostgreSQL: over its unix socket when there is one (a query
+    round trip is about 0.1 ms there against 0.2 ms over loopback TCP)."""
+    if Path("/var/run/postgresql/.s.PGSQL.5432").exists():
+        return f"postgres://postgres@%2Fvar%2Frun%2Fpostgresql/{name}"
+    return f"postgres://postgres@127.0.0.1:5432/{name}"
+
+
+@dataclass
+class Options:
+    run_dir: Path = ROOT / ".run" / "prod"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    pub_port: int = 8081
+    app_procs: int = max(2, os.cpu_count() or 2)
+    celery_concurrency: int = 4
+    database_url: str = field(default_factory=lambda: local_postgres("liveblog"))
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    access_log: bool = True
+    beat: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def _raise_nofile(target: int = 65536) -> int:
+    """Raise this process's open-file limit (inherited by nginx and the
+    apps); root may raise the hard limit too, others up to it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(soft, target)
+    for limits in ((want, max(hard, want)), (min(want, hard), hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+            break
+        except (ValueError, OSError):
+            continue
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _world_traversable(path: Path) -> bool:
+    """Can any user walk down to ``path`` (every existing parent o+x)?"""
+    for part in [path, *path.parents]:
+        if part.exists() and not part.stat().st_mode & 0o001:
+            return False
+    return True
+
+
+def render_nginx_conf(opts: Options) -> str:
+    """The nginx.conf for these options (placeholders are ``{{NAME}}``)."""
+    nofile = _raise_nofile()
+    if os.geteuid() != 0:
+        user = "# (not root: workers run as the current user)"
+    elif _world_traversable(opts.run_dir) and _world_traversable(ROOT / "staticfiles"):
+        user = "user nobody nogroup;"
+    else:
+        # A checkout under a private directory (e.g. /root): nobody could not
+        # reach the cache, temp dirs and static files. Loopback only.
+        user = "user root root;"
+    load = f"load_module {NCHAN_MODULE};" if Path(NCHAN_MODULE).exists() else ""
+    values = {
+        "LOAD_NCHAN": load,
+        "USER": user,
+        "WORKER_PROCESSES": os.environ.get("NGINX_WORKERS") or str(max(1, os.cpu_count() or 1)),
+        "RLIMIT_NOFILE": str(nofile),
+        "WORKER_CONNECTIONS": str(max(1024, min(nofile - 64, 40000))),
+        "RUN_DIR": str(opts.run_dir),
+        "ACCESS_LOG": (
+            f"access_log {opts.run_dir}/logs/nginx-access.log combined buffer=64k flush=1s;"
+            if opts.access_log
+            else "access_log off;"
+        ),
+        "UPSTREAM_SERVERS": "\n".join(
+            f"        server unix:{opts.run_dir}/app-{i}.sock max_fails=0;" for i in range(opts.app_procs)
+        ),
+        "NCHAN_SHM": "128m",
+        "HOST": opts.host,
+        "PORT": str(opts.port),
+        "PUB_PORT": str(opts.pub_port),
+        "STATIC_ROOT": str(ROOT / "staticfiles"),
+    }
+    text = TEMPLATE.read_text()
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    if "{{" in text:
+        raise ValueError("unrendered placeholder in nginx.conf.template")
+    return text
+
+
+def child_env(opts: Options) -> dict[str, str]:
+    """The environment every process of the profile shares."""
+    env = dict(os.environ)
+    secret_file = opts.run_dir / "secret-key"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(48))
+        secret_file.chmod(0o600)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "liveblog.settings",
+            "DATABASE_URL": opts.database_url,
+            "REDIS_URL": opts.redis_url,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "LIVEBLOG_CHANNEL_BACKEND": "redis",
+            "LIVEBLOG_NCHAN_PUBLISH_URL": f"http://127.0.0.1:{opts.pub_port}/pub",
+            "LIVEBLOG_SITE_URL": opts.base_url,
+            "LIVEBLOG_WEBHOOK_CONCURRENCY": os.environ.get("LIVEBLOG_WEBHOOK_CONCURRENCY", "200"),
+            "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost"),
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or secret_file.read_text().strip(),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(opts.extra_env)
+    return env
+
+
+def ensure_database(database_url: str) -> None:
+    """Create the PostgreSQL database named in the URL if it is missing."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone() is None:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+
+
+class Supervisor:
+    """Starts the profile's processes and stops them, newest first."""
+
+    def __init__(self, opts: Options):
+        self.opts = opts
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.stopping = threading.Event()
+        self.python = sys.executable
+        self.bin = Path(self.python).parent
+
+    # --- start -------------------------------------------------------------
+
+    def prepare(self) -> dict[str, str]:
+        run = self.opts.run_dir
+        for sub in ("logs", "cache", "baseline", "nginx"):
+            (run / sub).mkdir(parents=True, exist_ok=True)
+        for stale in ("ready.json",):
+            with suppress(FileNotFoundError):
+                (run / stale).unlink()
+        for path in (run, run / "baseline"):
+            path.chmod(0o755)
+        conf = render_nginx_conf(self.opts)
+        if "user nobody" in conf:
+            # nginx workers run as nobody: they write their temp files and cache.
+            for sub in ("cache", "nginx"):
+                shutil.chown(run / sub, "nobody", "nogroup")
+        (run / "nginx.conf").write_text(conf)
+        env = child_env(self.opts)
+        if self.opts.database_url.startswith("postgres"):
+            ensure_database(self.opts.database_url)
+        manage = [self.python, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+        subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+        return env
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(self.opts.run_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.procs.append((name, proc))
+        self._write_pids()
+        return proc
+
+    def start(self) -> None:
+        env = self.prepare()
+        opts = self.opts
+        nginx_conf = opts.run_dir / "nginx.conf"
+        subprocess.run(
+            ["nginx", "-t", "-q", "-p", str(opts.run_dir), "-c", str(nginx_conf)], check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        for i in range(opts.app_procs):
+            sock = opts.run_dir / f"app-{i}.sock"
+            with suppress(FileNotFoundError):
+                sock.unlink()
+            self.spawn(
+                f"app-{i}",
+                [
+                    str(self.bin / "uvicorn"), "liveblog.asgi:application", "--uds", str(sock),
+                    "--no-access-log", "--lifespan", "off", "--log-level", "warning",
+                    "--timeout-graceful-shutdown", "3", "--backlog", "4096",
+                ],
+                env,
+            )
+        celery = str(self.bin / "celery")
+        self.spawn(
+            "celery-worker",
+            [
+                celery, "-A", "liveblog", "worker", "-l", "warning", "-n", f"liveblog-{opts.port}@%h",
+                "--concurrency", str(opts.celery_concurrency), "--without-gossip", "--without-mingle",
+            ],
+            env,
+        )
+        if opts.beat:
+            self.spawn(
+                "celery-beat",
+                [
+                    celery, "-A", "liveblog", "beat", "-l", "warning",
+                    "-s", str(opts.run_dir / "celerybeat-schedule"), "--pidfile=",
+                ],
+                env,
+            )
+        self.spawn("nginx", ["nginx", "-p", str(opts.run_dir), "-c", str(nginx_conf)], env)
+        self.wait_ready()
+        threading.Thread(target=self._heartbeat, daemon=True).start()
+        (opts.run_dir / "ready.json").write_text(
+            json.dumps(
+                {
+                    "base_url": opts.base_url,
+                    "publish_url": f"http://127.0.0.1:{opts.pub_port}/pub",
+                    "pids": {name: p.pid for name, p in self.procs},
+                    "supervisor": os.getpid(),
+                }
+            )
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        sockets = [self.opts.run_dir / f"app-{i}.sock" for i in range(self.opts.app_procs)]
+        while time.monotonic() < deadline:
+            self.check_alive()
+            if all(s.exists() for s in sockets) and _answers(self.opts.base_url + "/_nginx_status", ok_only=True) and _answers(
+                f"http://127.0.0.1:{self.opts.pub_port}/"
+            ) and _answers(self.opts.base_url + "/api/blogs", ok_only=True):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the profile did not answer within {timeout:.0f}s; see {self.opts.run_dir}/logs")
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with {proc.returncode}; see {self.opts.run_dir}/logs/{name}.log"
+                )
+
+    # --- run and stop --------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        interval = float(
+            self.opts.extra_env.get("LIVEBLOG_SSE_HEARTBEAT_SECONDS")
+            or os.environ.get("LIVEBLOG_SSE_HEARTBEAT_SECONDS", "15")
+        )
+        url = f"http://127.0.0.1:{self.opts.pub_port}/pub/{HEARTBEAT_CHANNEL}"
+        while not self.stopping.wait(interval):
+            with suppress(OSError):
+                urllib.request.urlopen(urllib.request.Request(url, data=b": heartbeat\n"), timeout=5).read()
+
+    def wait(self) -> int:
+        """Block until a signal or until a process dies; 0 for a signal."""
+        while not self.stopping.is_set():
+            for name, proc in self.procs:
+                if proc.poll() is not None:
+                    print(f"profile: {name} exited with {proc.returncode}; stopping", file=sys.stderr)
+                    return 1
+            self.stopping.wait(0.5)
+        return 0
+
+    def stop(self, timeout: float = 10) -> None:
+        self.stopping.set()
+        for name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                # nginx: QUIT is the graceful stop; the others take TERM.
+                with suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGQUIT if name == "nginx" else signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for _name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        with suppress(FileNotFoundError):
+            (self.opts.run_dir / "ready.json").unlink()
+        self._write_pids()
+
+    def _write_pids(self) -> None:
+        alive = {name: p.pid for name, p in self.procs if p.poll() is None}
+        (self.opts.run_dir / "pids.json").write_text(json.dumps(alive))
+
+
+def _answers(url: str, ok_only: bool = False) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status < 400 or not ok_only
+    except urllib.error.HTTPError as exc:
+        return not ok_only and exc.code < 500
+    except OSError:
+        return False
+
+
+class BackgroundProfile:
+    """Start the profile as a child process for a benchmark or a test; stop
+    it (and everything it started) on exit."""
+
+    def __init__(self, opts: Options, timeout: float = 90):
+        self.opts = opts
+        self.timeout = timeout
+        self.proc: subprocess.Popen | None = None
+        self.info: dict = {}
+
+    def __enter__(self) -> BackgroundProfile:
+        o = self.opts
+        argv = [
+            sys.executable, "-m", "deploy.profile", "--run-dir", str(o.run_dir), "--host", o.host,
+            "--port", str(o.port), "--pub-port", str(o.pub_port), "--app-procs", str(o.app_procs),
+            "--celery-concurrency", str(o.celery_concurrency), "--database-url", o.database_url,
+            "--redis-url", o.redis_url,
+        ]
+        if not o.access_log:
+            argv.append("--no-access-log")
+        if not o.beat:
+            argv.append("--no-beat")
+        for key, value in o.extra_env.items():
+            argv += ["--env", f"{key}={value}"]
+        o.run_dir.mkdir(parents=True, exist_ok=True)
+        ready = o.run_dir / "ready.json"
+        with suppress(FileNotFoundError):
+            ready.unlink()
+        self.log = open(o.run_dir / "supervisor.log", "ab")  # noqa: SIM115 - closed in __exit__
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + self.timeout
+        while not ready.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                tail = (o.run_dir / "supervisor.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the production profile did not start:\n{tail}")
+            time.sleep(0.2)
+        self.info = json.loads(ready.read_text())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self.log.close()
+
+    def pids(self) -> dict[str, int]:
+        return dict(self.info.get("pids", {}))
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    env = os.environ
+    p = argparse.ArgumentParser(description="Run the production profile on loopback.")
+    p.add_argument("--run-dir", type=Path, default=Path(env.get("RUN_DIR", ROOT / ".run" / "prod")))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=int(env.get("PROD_PORT", "8080")))
+    p.add_argument("--pub-port", type=int, default=int(env.get("PROD_PUB_PORT", "8081")))
+    p.add_argument("--app-procs", type=int, default=int(env.get("APP_PROCS", str(Options.app_procs))))
+    p.add_argument("--celery-concurrency", type=int, default=int(env.get("CELERY_CONCURRENCY", "4")))
+    p.add_argument("--database-url", default=env.get("DATABASE_URL") or local_postgres("liveblog"))
+    p.add_argument("--redis-url", default=env.get("REDIS_URL") or Options.redis_url)
+    p.add_argument("--no-access-log", action="store_true")
+    p.add_argument("--no-beat", action="store_true")
+    p.add_argument("--env", action="append", default=[], help="KEY=VALUE for every process")
+    a = p.parse_args(argv)
+    if a.host not in {"127.0.0.1", "localhost", "::1"}:
+        p.error("this script runs the profile on loopback only; see deploy/README.md for more machines")
+    return Options(
+        run_dir=a.run_dir.resolve(), host=a.host, port=a.port, pub_port=a.pub_port, app_procs=a.app_procs,
+        celery_concurrency=a.celery_concurrency, database_url=a.database_url, redis_url=a.redis_url,
+        access_log=not a.no_access_log, beat=not a.no_beat,
+        extra_env=dict(item.split("=", 1) for item in a.env),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    sup = Supervisor(opts)
+
+    def on_signal(signum, frame):
+        sup.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        sup.start()
+        print(
+            f"Production profile on {opts.base_url}/ (nginx micro-cache + Nchan, {opts.app_procs} app "
+            f"processes, Celery worker and beat). Run dir {opts.run_dir}. Ctrl-C stops it.",
+            flush=True,
+        )
+        return sup.wait()
+    except Exception as exc:  # noqa: BLE001 - reported, then everything is stopped
+        print(f"profile: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        sup.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
