@@ -10,6 +10,9 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from liveblog.warmup import freeze_startup_heap
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveblog.settings")
 
 application = get_asgi_application()
+freeze_startup_heap()

@@ -15,9 +15,11 @@ Both expire after one interval so a stopped worker does not come back to a
 queue full of stale sweeps.
 """
 
+import gc
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveblog.settings")
 
@@ -35,3 +37,11 @@ def _beat_schedule(sender, **kwargs):
     sender.add_periodic_task(
         every, sender.signature("posts.tasks.publish_scheduled", expires=every), name="publish scheduled entries"
     )
+
+
+@worker_process_init.connect
+def _freeze_startup_heap(**kwargs):
+    """Each worker child starts with Django and the tasks loaded: keep that
+    heap out of full collections (see ``liveblog/warmup.py``)."""
+    gc.collect()
+    gc.freeze()

@@ -1,16 +1,12 @@
-"""
-WSGI config for liveblog project.
-
-It exposes the WSGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/wsgi/
-"""
+"""WSGI entry point (the SSE endpoint needs ASGI: see ``liveblog/asgi.py``)."""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'liveblog.settings')
+from liveblog.warmup import freeze_startup_heap
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveblog.settings")
 
 application = get_wsgi_application()
+freeze_startup_heap()
