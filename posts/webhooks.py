@@ -50,7 +50,7 @@ from standardwebhooks.webhooks import Webhook
 
 from . import services
 from .errors import Invalid
-from .models import WebhookDelivery
+from .models import Event, WebhookDelivery
 
 USER_AGENT = "liveblog-webhooks/1"
 MAX_ERROR_CHARS = 500
@@ -180,8 +180,8 @@ def sign(*, secret: str, msg_id: str, body: bytes, at: datetime) -> dict[str, st
     }
 
 
-def build(delivery: WebhookDelivery) -> Outgoing:
-    body = payload_for(delivery)
+def build(delivery: WebhookDelivery, body: bytes | None = None) -> Outgoing:
+    body = payload_for(delivery) if body is None else body
     headers = sign(
         secret=delivery.partner.secret, msg_id=delivery.msg_id, body=body, at=datetime.now(tz=UTC)
     )
@@ -245,7 +245,14 @@ def deliver(delivery_ids: list[int]) -> list[Result]:
     claimed = services.webhook_deliveries_claim(delivery_ids=delivery_ids, lease_seconds=lease)
     if not claimed:
         return []
-    rows = WebhookDelivery.objects.select_related("partner", "event__blog").filter(pk__in=claimed)
-    results = _run(post_all([build(d) for d in rows]))
+    rows = list(WebhookDelivery.objects.select_related("partner").filter(pk__in=claimed))
+    # A batch is mostly one event for many partners: load and encode it once.
+    events = Event.objects.select_related("blog").in_bulk({d.event_id for d in rows})
+    bodies: dict[int, bytes] = {}
+    for delivery in rows:
+        delivery.event = events[delivery.event_id]
+        if delivery.event_id not in bodies:
+            bodies[delivery.event_id] = payload_for(delivery)
+    results = _run(post_all([build(d, bodies[d.event_id]) for d in rows]))
     services.webhook_attempts_record(results=results)
     return results
