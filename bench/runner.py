@@ -507,7 +507,8 @@ def write_results(report: Report, plan: Plan, args, started: float) -> str:
         f"Written by `{'make bench-ci' if args.ci else 'make bench'}` (bench/runner.py) on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {time.time() - started:.0f} s.",
         f"Machine: {os.cpu_count()} cores, {_mem_gib():.0f} GiB, {platform.platform()}; "
-        f"{nginx_v}, libnginx-mod-nchan {nchan_v}, Python {platform.python_version()}.",
+        f"{nginx_v}, libnginx-mod-nchan {nchan_v}, Python {platform.python_version()}; "
+        f"CPU reference (1M-addition Python loop, idle machine): {report.details.get('cpu reference ms', 0):.0f} ms.",
         f"Profile: nginx micro-cache (1 s) + Nchan, {args.app_procs} uvicorn processes, Celery worker "
         f"(prefork, {args.celery_concurrency}) and beat, PostgreSQL and Redis on loopback. "
         f"Load: wrk -t2 -c{plan.wrk_connections} -d{plan.wrk_seconds}s x {plan.wrk_rounds} rounds; "
@@ -524,6 +525,21 @@ def write_results(report: Report, plan: Plan, args, started: float) -> str:
         lines += ["", "## Failures", ""] + [f"- {f}" for f in report.failures]
     lines += ["", "## Details", "", "```json", json.dumps(report.details, indent=1, default=str)[:20000], "```", ""]
     return "\n".join(lines)
+
+
+def cpu_reference_ms() -> float:
+    """How fast this machine's CPU is right now: the median of three runs of
+    a fixed pure-Python loop (one million additions). Figures from runs
+    whose reference differs a lot are not comparable; the same kind of
+    machine has measured anywhere from ~65 to ~180 ms."""
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        runs.append((time.perf_counter() - t0) * 1000)
+    return sorted(runs)[1]
 
 
 def _mem_gib() -> float:
@@ -550,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     phases = set(args.only or ["cached", "cold", "sse", "webhooks"])
     started = time.time()
     report = Report()
+    report.details["cpu reference ms"] = cpu_reference_ms()
+    print(f"CPU reference: {report.details['cpu reference ms']:.0f} ms for a 1M-addition Python loop", flush=True)
 
     common = {
         "DATABASE_URL": args.database_url,
