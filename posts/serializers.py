@@ -29,7 +29,7 @@ def entry_dict(entry: Entry) -> dict:
         "headline": entry.headline,
         "body": entry.body,
         "body_html": entry.body_html,
-        "authors": [{"name": a.name} for a in entry.authors.all()],
+        "authors": [{"name": a.name} for a in entry.byline],
         "status": entry.status,
         "published_at": iso(entry.published_at),
         "updated_at": iso(entry.updated_at),

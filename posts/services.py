@@ -33,7 +33,7 @@ from .models import (
     Membership,
     Role,
 )
-from .rendering import render_markdown
+from .rendering import plain_text, render_markdown
 from .serializers import blog_dict, entry_dict
 
 User = get_user_model()
@@ -67,9 +67,11 @@ def _lock_blog(blog: Blog) -> Blog:
 
 def _record_event(*, blog: Blog, type: str, payload: dict) -> Event:
     """Append to the blog's event log; hand to the fan-out after commit."""
-    Blog.objects.filter(pk=blog.pk).update(last_seq=F("last_seq") + 1)
+    now = timezone.now()
+    Blog.objects.filter(pk=blog.pk).update(last_seq=F("last_seq") + 1, last_event_at=now)
     blog.last_seq = Blog.objects.values_list("last_seq", flat=True).get(pk=blog.pk)
-    event = Event.objects.create(blog=blog, seq=blog.last_seq, type=type, payload=payload)
+    blog.last_event_at = now
+    event = Event.objects.create(blog=blog, seq=blog.last_seq, type=type, payload=payload, created_at=now)
     event_id = event.pk
     transaction.on_commit(lambda: _hand_to_fanout(event_id))
     return event
@@ -81,6 +83,13 @@ def _hand_to_fanout(event_id: int) -> None:
     event_committed(event_id)
 
 
+def _rendered_body(body: str) -> dict[str, str]:
+    """An entry's body with the two forms readers get, made once at save:
+    sanitized HTML, and plain text for JSON-LD, feeds and push."""
+    body_html = render_markdown(body)
+    return {"body": body, "body_html": body_html, "body_text": plain_text(body_html)}
+
+
 def _cache_authors(entry: Entry, authors: list[Author]) -> None:
     """Remember ``entry``'s authors as if prefetched, so serializing it (the
     event payload, the API reply) needs no further query."""
@@ -88,10 +97,11 @@ def _cache_authors(entry: Entry, authors: list[Author]) -> None:
     queryset._result_cache = list(authors)
     queryset._prefetch_done = True
     entry._prefetched_objects_cache = {**getattr(entry, "_prefetched_objects_cache", {}), "authors": queryset}
+    entry._byline = list(authors)
 
 
 def _entry_event(entry: Entry, type: str) -> Event:
-    if "authors" not in getattr(entry, "_prefetched_objects_cache", {}):
+    if "_byline" not in entry.__dict__ and "authors" not in getattr(entry, "_prefetched_objects_cache", {}):
         entry = Entry.objects.select_related("blog").prefetch_related("authors__user").get(pk=entry.pk)
     return _record_event(blog=entry.blog, type=type, payload={"entry": entry_dict(entry)})
 
@@ -335,8 +345,7 @@ def blog_close(*, blog: Blog, user, body: str, headline: str = "") -> Entry:
             blog=blog,
             kind=Entry.Kind.CLOSING,
             headline=headline,
-            body=body,
-            body_html=render_markdown(body),
+            **_rendered_body(body),
             pinned=True,
             created_by=user,
         )
@@ -416,8 +425,7 @@ def entry_create(
             blog=blog,
             kind=kind,
             headline=headline,
-            body=body,
-            body_html=render_markdown(body),
+            **_rendered_body(body),
             key_event=bool(key_event),
             pinned=bool(pinned),
             status=status,
@@ -495,8 +503,8 @@ def entry_edit(
             body = _clean_body(body)
             if body != current.body:
                 content_changed = True
-                current.body = body
-                current.body_html = render_markdown(body)
+                for field, value in _rendered_body(body).items():
+                    setattr(current, field, value)
         changed |= content_changed
         if kind is not UNSET:
             kind = _clean_kind(kind)

@@ -182,7 +182,7 @@ def _page_size() -> int:
 def _entry_headline(entry: Entry) -> str:
     if entry.headline:
         return entry.headline
-    text = plain_text(entry.body_html)
+    text = entry.body_text
     return text if len(text) <= JSONLD_HEADLINE_CHARS else text[: JSONLD_HEADLINE_CHARS - 1].rstrip() + "…"
 
 
@@ -211,10 +211,10 @@ def live_blog_posting(
                 "@type": "BlogPosting",
                 "@id": absolute_url(e.get_absolute_url()),
                 "headline": _entry_headline(e),
-                "articleBody": plain_text(e.body_html),
+                "articleBody": e.body_text,
                 "datePublished": iso(e.published_at),
                 "dateModified": iso(e.updated_at or e.published_at),
-                "author": [{"@type": "Person", "name": a.name} for a in e.authors.all()],
+                "author": [{"@type": "Person", "name": a.name} for a in e.byline],
                 "url": absolute_url(e.get_absolute_url()),
             }
             for e in updates
@@ -273,10 +273,10 @@ def _json_feed_item(entry: Entry) -> dict:
         "url": url,
         "title": entry.headline or _entry_headline(entry),
         "content_html": entry.body_html,
-        "content_text": plain_text(entry.body_html),
+        "content_text": entry.body_text,
         "date_published": iso(entry.published_at),
         "date_modified": iso(entry.updated_at or entry.published_at),
-        "authors": [{"name": a.name} for a in entry.authors.all()],
+        "authors": [{"name": a.name} for a in entry.byline],
     }
     tags = [label for flag, label in ((entry.key_event, "key event"), (entry.kind != "update", entry.kind)) if flag]
     if tags:

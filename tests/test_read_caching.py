@@ -104,7 +104,7 @@ def _bulk_entries(blog, author, count):
     the reads under test do not care how rows were written)."""
     start = timezone.now() - timedelta(days=1)
     rows = Entry.objects.bulk_create(
-        Entry(blog=blog, body=f"Filler {i}", body_html=f"<p>Filler {i}</p>", status="published",
+        Entry(blog=blog, body=f"Filler {i}", body_html=f"<p>Filler {i}</p>", body_text=f"Filler {i}", status="published",
               published_at=start + timedelta(seconds=i), key_event=i % 500 == 0)
         for i in range(count)
     )

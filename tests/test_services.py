@@ -115,6 +115,15 @@ def test_publish_writes_entry_and_revision_and_event(blog, reporter):
     assert event.payload["entry"]["id"] == entry.pk
     assert event.payload["entry"]["authors"] == [{"name": reporter.author.name}]
     assert event.message["seq"] == 2 and event.message["type"] == "entry.published"
+    blog.refresh_from_db()
+    assert blog.last_event_at == event.created_at  # Last-Modified without a query
+
+
+def test_body_text_is_made_at_save_and_follows_edits(blog, reporter):
+    entry = make_entry(blog=blog, user=reporter, body="Turnout is **high** &amp; <b>rising</b>\n\nin the north")
+    assert Entry.objects.get(pk=entry.pk).body_text == "Turnout is high & rising in the north"
+    services.entry_edit(entry=entry, user=reporter, version=1, body="Turnout *fell*.")
+    assert Entry.objects.get(pk=entry.pk).body_text == "Turnout fell."
 
 
 def test_draft_writes_no_reader_event_until_published(blog, reporter):

@@ -335,7 +335,7 @@ def _edit_form(entry: Entry, *, user, data=None) -> EditForm:
         "kind": entry.kind,
         "key_event": entry.key_event,
         "pinned": entry.pinned,
-        "authors": [a.pk for a in entry.authors.all()],
+        "authors": [a.pk for a in entry.byline],
         "publish_at": local_input(entry.publish_at) or None,
         "version": entry.version,
     }

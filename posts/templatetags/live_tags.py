@@ -32,7 +32,7 @@ def utc_date(value: datetime | None) -> str:
 @register.filter
 def byline(entry) -> str:
     """"Ana", "Ana and Ben", "Ana, Ben and Cy" (authors prefetched)."""
-    names = [a.name for a in entry.authors.all()]
+    names = [a.name for a in entry.byline]
     if len(names) <= 1:
         return "".join(names)
     return f"{', '.join(names[:-1])} and {names[-1]}"
