@@ -10,6 +10,7 @@ test database of pytest-django. Everything it started is stopped at the end.
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import os
@@ -154,6 +155,19 @@ def test_live_page_is_served_from_the_micro_cache_on_the_second_read(prod, live_
     assert headers2["x-cache"] == "HIT"
     assert body1 == body2
     assert b'<article id="entry-' in body2
+
+
+def test_one_micro_cache_entry_serves_every_accept_encoding(prod, live_blog):
+    """The app's Vary: Accept-Encoding is ignored by the micro-cache (the app
+    never compresses): browsers sending different Accept-Encoding strings
+    share one entry, and nginx still compresses for those that ask."""
+    path = f"/live/{live_blog}/?ae-test"
+    request(prod, "GET", path, headers={"Accept-Encoding": "identity"})
+    status, headers, body = request(prod, "GET", path, headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+    assert status == 200 and headers["x-cache"] == "HIT"
+    assert headers.get("content-encoding") == "gzip" and "Accept-Encoding" in headers.get("vary", "")
+    assert gzip.decompress(body).lstrip().lower().startswith(b"<!doctype html>")
+    assert request(prod, "GET", path, headers={"Accept-Encoding": "gzip"})[1]["x-cache"] == "HIT"
 
 
 def test_micro_cache_holds_a_public_read_for_about_a_second(prod, live_blog):
