@@ -328,20 +328,23 @@ def phase_cold(report: Report, plan: Plan, env: dict, seeded: dict) -> None:
         )
 
 
-def _start_clients(url: str, count: int, deadline: float) -> list[subprocess.Popen]:
+def _start_clients(url: str, count: int, deadline: float, run_dir: Path) -> list[subprocess.Popen]:
     procs = []
     remaining = count
     while remaining > 0:
         n = min(PER_CLIENT, remaining)
         remaining -= n
+        out = run_dir / f"sse-client-{len(procs)}.json"
+        out.unlink(missing_ok=True)
         # The readers are niced: on one machine the load generator must not
         # take the CPU from the system it measures (readers are elsewhere).
-        procs.append(
-            subprocess.Popen(
-                ["nice", "-n", "10", python(), "-m", "bench.sse_client", "--url", url, "--connections", str(n), "--deadline", str(deadline)],
-                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            )
+        proc = subprocess.Popen(
+            ["nice", "-n", "10", python(), "-m", "bench.sse_client", "--url", url, "--connections", str(n),
+             "--deadline", str(deadline), "--out", str(out)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
+        proc.result_path = out
+        procs.append(proc)
     return procs
 
 
@@ -350,10 +353,12 @@ def _finish_clients(procs: list[subprocess.Popen]) -> list[dict]:
         with_suppress_close(proc)
     results = []
     for proc in procs:
-        out = proc.stdout.read()
+        proc.stdout.read()
         proc.wait(timeout=60)
-        lines = [line for line in out.splitlines() if line.startswith("{")]
-        results.append(json.loads(lines[-1]) if lines else {"connected": 0, "failed": 0, "samples": {}})
+        try:
+            results.append(json.loads(proc.result_path.read_text()))
+        except (OSError, ValueError):
+            results.append({"connected": 0, "failed": 0, "samples": {}})
     return results
 
 
@@ -374,7 +379,7 @@ def phase_sse(report: Report, plan: Plan, base: str, run_dir: Path, seeded: dict
             print(f"\n[3] SSE through nginx/Nchan with {count:,} readers", flush=True)
             fresh_nginx_workers(run_dir)
             before = nginx_pss_kb(run_dir)
-            procs = _start_clients(url, count, deadline=plan.deadline)
+            procs = _start_clients(url, count, deadline=plan.deadline, run_dir=run_dir)
             connected = failed = 0
             try:
                 for proc in procs:
