@@ -279,10 +279,7 @@ def _full_blog(blog: Blog) -> dict:
 
 
 def _full_entry(entry: Entry) -> dict:
-    if "authors" in getattr(entry, "_prefetched_objects_cache", {}):
-        return entry_dict(entry)  # the service left it complete
-    fresh = Entry.objects.select_related("blog").prefetch_related("authors__user").get(pk=entry.pk)
-    return entry_dict(fresh)
+    return entry_dict(selectors.entry_with_byline(entry))  # usually the service left it complete
 
 
 def _written(data, status: int = 200) -> HttpResponse:

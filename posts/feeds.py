@@ -60,9 +60,7 @@ class LiveBlogRssFeed(Feed):
     def item_link(self, entry: Entry) -> str:
         return absolute_url(entry.get_absolute_url())
 
-    def item_guid(self, entry: Entry) -> str:
-        return absolute_url(entry.get_absolute_url())
-
+    # No item_guid: the syndication framework uses the link, the permalink.
     item_guid_is_permalink = True
 
     def item_pubdate(self, entry: Entry):

@@ -47,6 +47,15 @@ def _with_authors(qs: QuerySet[Entry]) -> QuerySet[Entry]:
     return qs.prefetch_related(Prefetch("authors", queryset=_BYLINE_AUTHORS, to_attr="_byline"))
 
 
+def entry_with_byline(entry: Entry) -> Entry:
+    """``entry`` itself when its byline is loaded (a selector or a service put
+    it there), else the entry read again with it, so serializing it costs no
+    query per author."""
+    if "_byline" in entry.__dict__:
+        return entry
+    return _with_authors(Entry.objects.select_related("blog")).get(pk=entry.pk)
+
+
 def published_entries(blog: Blog) -> QuerySet[Entry]:
     return _with_authors(blog.entries.filter(status=Entry.Status.PUBLISHED)).order_by("-published_at", "-id")
 

@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from . import permissions
+from . import permissions, selectors
 from .errors import Conflict, Invalid, NotAllowed, NotFound, TooLarge
 from .models import (
     ApiToken,
@@ -91,18 +91,13 @@ def _rendered_body(body: str) -> dict[str, str]:
 
 
 def _cache_authors(entry: Entry, authors: list[Author]) -> None:
-    """Remember ``entry``'s authors as if prefetched, so serializing it (the
-    event payload, the API reply) needs no further query."""
-    queryset = entry.authors.all()
-    queryset._result_cache = list(authors)
-    queryset._prefetch_done = True
-    entry._prefetched_objects_cache = {**getattr(entry, "_prefetched_objects_cache", {}), "authors": queryset}
+    """Remember ``entry``'s authors as its byline (:attr:`Entry.byline`), so
+    serializing it (the event payload, the API reply) needs no further query."""
     entry._byline = list(authors)
 
 
 def _entry_event(entry: Entry, type: str) -> Event:
-    if "_byline" not in entry.__dict__ and "authors" not in getattr(entry, "_prefetched_objects_cache", {}):
-        entry = Entry.objects.select_related("blog").prefetch_related("authors__user").get(pk=entry.pk)
+    entry = selectors.entry_with_byline(entry)
     return _record_event(blog=entry.blog, type=type, payload={"entry": entry_dict(entry)})
 
 
@@ -486,11 +481,10 @@ def entry_edit(
             raise Conflict("This entry was deleted.", current=None)
         _require_entry_rights(user, current)
         if version != current.version:
-            fresh = Entry.objects.select_related("blog").prefetch_related("authors__user").get(pk=current.pk)
             raise Conflict(
                 f"Someone else saved this entry first (you edited version {version}, it is now "
                 f"version {current.version}). Review their change and edit again.",
-                current=entry_dict(fresh),
+                current=entry_dict(selectors.entry_with_byline(current)),
             )
         was_published = current.is_published
         content_changed = False

@@ -206,19 +206,7 @@ def live_blog_posting(
         "datePublished": iso(blog.coverage_start or blog.created_at),
         "dateModified": iso(modified),
         "coverageStartTime": iso(blog.coverage_start or blog.created_at),
-        "liveBlogUpdate": [
-            {
-                "@type": "BlogPosting",
-                "@id": absolute_url(e.get_absolute_url()),
-                "headline": _entry_headline(e),
-                "articleBody": e.body_text,
-                "datePublished": iso(e.published_at),
-                "dateModified": iso(e.updated_at or e.published_at),
-                "author": [{"@type": "Person", "name": a.name} for a in e.byline],
-                "url": absolute_url(e.get_absolute_url()),
-            }
-            for e in updates
-        ],
+        "liveBlogUpdate": [_blog_posting(e) for e in updates],
     }
     if blog.coverage_end is not None:
         data["coverageEndTime"] = iso(blog.coverage_end)
@@ -264,6 +252,20 @@ def json_feed(request: HttpRequest, slug: str) -> HttpResponse:
 
     return cached_read(request, read, build, cache_control=FEED_CACHE_CONTROL,
                        surrogate_keys=[surrogate_key(slug)])
+
+
+def _blog_posting(entry: Entry) -> dict:
+    url = absolute_url(entry.get_absolute_url())
+    return {
+        "@type": "BlogPosting",
+        "@id": url,
+        "headline": _entry_headline(entry),
+        "articleBody": entry.body_text,
+        "datePublished": iso(entry.published_at),
+        "dateModified": iso(entry.updated_at or entry.published_at),
+        "author": [{"@type": "Person", "name": a.name} for a in entry.byline],
+        "url": url,
+    }
 
 
 def _json_feed_item(entry: Entry) -> dict:
