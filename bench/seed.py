@@ -17,7 +17,7 @@ the webhook partners' URLs and secrets.
 While seeding, the hand-off to the fan-out is switched off (nobody is
 listening yet, and 5,000 queued fan-outs would run during the measurements);
 every seeded event is then confirmed through
-:func:`posts.services.event_mark_fanned_out`, so the sweep finds nothing to
+:func:`posts.delivery.records.event_mark_fanned_out`, so the sweep finds nothing to
 re-send.
 """
 
@@ -55,8 +55,8 @@ def _is_key(i: int, size: int) -> bool:
 
 
 def seed_blog(*, user, slug: str, size: int) -> dict:
-    from posts import services
-    from posts.models import Blog, Entry
+    from posts.domain import services
+    from posts.domain.models import Blog, Entry
 
     blog = Blog.objects.filter(slug=slug).first()
     if blog is None:
@@ -81,8 +81,8 @@ def seed_blog(*, user, slug: str, size: int) -> dict:
 
 
 def seed_partners(*, user, blog, count: int, port: int, host: str) -> list[dict]:
-    from posts import services
-    from posts.models import WebhookPartner
+    from posts.domain import services
+    from posts.domain.models import WebhookPartner
 
     for partner in WebhookPartner.objects.filter(name__startswith="bench-partner-"):
         services.webhook_partner_delete(partner=partner, user=user)
@@ -97,12 +97,12 @@ def seed_partners(*, user, blog, count: int, port: int, host: str) -> list[dict]
 
 
 def confirm_seeded_events() -> int:
-    from posts import services
-    from posts.models import Event
+    from posts.delivery import records
+    from posts.domain.models import Event
 
     ids = list(Event.objects.filter(fanned_out_at__isnull=True).values_list("pk", flat=True))
     for event_id in ids:
-        services.event_mark_fanned_out(event_id=event_id)
+        records.event_mark_fanned_out(event_id=event_id)
     return len(ids)
 
 
@@ -115,11 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     _setup()
 
-    import posts.fanout
-    from posts import services
-    from posts.models import Blog, Role
+    from posts.domain import services
+    from posts.domain.models import Blog, Role
+    from posts.domain.services import outbox
 
-    posts.fanout.event_committed = lambda event_id: None
+    outbox.hand_off = lambda event_id: None
 
     author = services.author_ensure(username="bench-editor", role=Role.EDITOR, display_name="Bench Editor")
     user = author.user

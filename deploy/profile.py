@@ -21,7 +21,7 @@ Decisions (see deploy/README.md for the reasoning):
   beat. Webhook batches POST concurrently inside a task
   (``LIVEBLOG_WEBHOOK_CONCURRENCY``, raised here to 200).
 - SSE: nginx's Nchan module; the fan-out publishes finished SSE frames to it
-  (``LIVEBLOG_NCHAN_PUBLISH_URL``, see :mod:`posts.nchan`). This supervisor
+  (``LIVEBLOG_NCHAN_PUBLISH_URL``, see :mod:`posts.delivery.nchan`). This supervisor
   sends the heartbeat comment to every Nchan reader with one publish every
   ``LIVEBLOG_SSE_HEARTBEAT_SECONDS``.
 """
@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
 NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
-HEARTBEAT_CHANNEL = "heartbeat.all"  # posts.nchan.HEARTBEAT_CHANNEL
+HEARTBEAT_CHANNEL = "heartbeat.all"  # posts.delivery.nchan.HEARTBEAT_CHANNEL
 
 
 def local_postgres(name: str) -> str:

@@ -1,7 +1,7 @@
 """ASGI entry point: ``uvicorn liveblog.asgi:application`` (or granian).
 
 Serve the project under ASGI: the SSE endpoint (``/live/<slug>/events``,
-:mod:`posts.sse`) is an async view, so each open reader costs a coroutine
+:mod:`posts.web.sse`) is an async view, so each open reader costs a coroutine
 and a queue on the event loop, not a thread. Several worker processes are
 fine with ``REDIS_URL`` set (the Redis live channel fans out to each).
 """

@@ -4,10 +4,10 @@ and ``celery -A liveblog beat`` (or ``worker -B``) runs the schedule below.
 
 Beat, every ``LIVEBLOG_SWEEP_SECONDS`` (2 s by default):
 
-- ``posts.tasks.sweep`` re-enqueues events whose fan-out was never
+- ``posts.delivery.tasks.sweep_task`` re-enqueues events whose fan-out was never
   confirmed and webhook deliveries that are due (retries, or a worker died
   holding them);
-- ``posts.tasks.publish_scheduled`` publishes scheduled entries whose time
+- ``posts.domain.tasks.publish_scheduled_task`` publishes scheduled entries whose time
   has come. Running two beats is safe: each entry is re-checked under its
   blog's lock and published once.
 
@@ -25,7 +25,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveblog.settings")
 
 app = Celery("liveblog")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+app.autodiscover_tasks(["posts.delivery", "posts.domain"])
 
 
 @app.on_after_configure.connect
@@ -33,9 +33,9 @@ def _beat_schedule(sender, **kwargs):
     from django.conf import settings
 
     every = settings.LIVEBLOG_SWEEP_SECONDS
-    sender.add_periodic_task(every, sender.signature("posts.tasks.sweep", expires=every), name="fan-out sweep")
+    sender.add_periodic_task(every, sender.signature("posts.delivery.tasks.sweep_task", expires=every), name="fan-out sweep")
     sender.add_periodic_task(
-        every, sender.signature("posts.tasks.publish_scheduled", expires=every), name="publish scheduled entries"
+        every, sender.signature("posts.domain.tasks.publish_scheduled_task", expires=every), name="publish scheduled entries"
     )
 
 

@@ -130,7 +130,7 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "lb"),
             # A lost Redis must cost readers milliseconds, not seconds: the read
-            # side then serves from the database (posts/caching.py).
+            # side then serves from the database (posts/delivery/cache.py).
             "OPTIONS": {
                 "socket_connect_timeout": float(os.environ.get("CACHE_CONNECT_TIMEOUT", "0.25")),
                 "socket_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
@@ -164,7 +164,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 # A dead broker must not hold a request for long: connecting gives up after
 # a second (kombu's own default is 4 s). The request's hand-off to the
-# fan-out also retries less (posts/fanout.py), since the sweep re-sends.
+# fan-out also retries less (posts/delivery/fanout.py), since the sweep re-sends.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1}
 
 # --- Live-blog behaviour ----------------------------------------------------

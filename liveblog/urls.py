@@ -3,8 +3,8 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/", include("posts.api_urls")),
-    path("desk/", include("posts.desk.urls")),
-    path("", include("posts.live_urls")),
-    path("", include("posts.urls")),
+    path("api/", include("posts.web.api.urls")),
+    path("desk/", include("posts.web.desk.urls")),
+    path("", include("posts.web.live_urls")),
+    path("", include("posts.web.urls")),
 ]

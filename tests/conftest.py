@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from posts.models import Role
+from posts.domain.models import Role
 
 from .factories import AuthorFactory, make_blog
 
@@ -34,7 +34,7 @@ def _fast_password_hashing(settings):
 @pytest.fixture(autouse=True)
 def _fresh_read_cache():
     """Cached pages are keyed by blog slug and seq, which tests reuse."""
-    from posts.caching import clear_read_cache
+    from posts.web.caching import clear_read_cache
 
     clear_read_cache()
     yield

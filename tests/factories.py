@@ -6,8 +6,8 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
-from posts import services
-from posts.models import Author, Role
+from posts.domain import services
+from posts.domain.models import Author, Role
 
 
 class UserFactory(factory.django.DjangoModelFactory):

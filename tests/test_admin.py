@@ -2,7 +2,7 @@
 
 import pytest
 
-from posts.models import Entry, Event
+from posts.domain.models import Entry, Event
 
 from .factories import make_entry
 

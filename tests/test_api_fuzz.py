@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from liveblog.wsgi import application
-from posts import services
+from posts.domain import services
 
 from .factories import make_entry
 

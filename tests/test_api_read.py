@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from posts import services
-from posts.models import Event
+from posts.domain import services
+from posts.domain.models import Event
 
 from .factories import make_blog, make_entry
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from posts import services
-from posts.models import Blog, Entry
+from posts.domain import services
+from posts.domain.models import Blog, Entry
 
 from .factories import make_entry
 

@@ -11,7 +11,7 @@ from datetime import UTC
 
 import pytest
 
-from posts import services
+from posts.domain import services
 
 from .factories import make_entry
 

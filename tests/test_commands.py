@@ -4,8 +4,8 @@ import io
 
 from django.core.management import call_command
 
-from posts import services
-from posts.models import Blog, Entry, Role
+from posts.domain import services
+from posts.domain.models import Blog, Entry, Role
 
 
 def test_create_api_token_creates_user_and_prints_token_last(db):

@@ -270,7 +270,7 @@ def _reader_counts(prod, slug: str, *, until: str) -> tuple[int, int]:
     )
     env.pop("DJANGO_SETTINGS_MODULE", None)
     script = (
-        "import time\nfrom posts import channel, nchan\nfor _ in range(150):\n"
+        "import time\nfrom posts.delivery import channel, nchan\nfor _ in range(150):\n"
         f"    n = nchan.reader_count({slug!r})\n"
         f"    if {until}: break\n    time.sleep(0.1)\n"
         f"print(n, channel.reader_count({slug!r}))"

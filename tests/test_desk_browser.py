@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import Client
 
-from posts import services
-from posts.models import Entry, Role
+from posts.domain import services
+from posts.domain.models import Entry, Role
 
 from .factories import AuthorFactory, make_blog, make_entry
 

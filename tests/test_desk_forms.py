@@ -12,9 +12,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from posts import services
-from posts.models import Blog, Entry, EntryRevision, Role, WebhookPartner
-from posts.selectors import desk_entries
+from posts.domain import services
+from posts.domain.models import Blog, Entry, EntryRevision, Role, WebhookPartner
+from posts.domain.selectors import desk_entries
 
 from .factories import AuthorFactory, make_blog, make_entry
 

@@ -5,8 +5,8 @@ import threading
 
 from django.db import connection, connections
 
-from posts import services
-from posts.models import Event
+from posts.domain import services
+from posts.domain.models import Event
 
 from .factories import AuthorFactory, make_blog
 

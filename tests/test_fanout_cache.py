@@ -3,8 +3,8 @@ is purged by the blog's surrogate key."""
 
 from __future__ import annotations
 
-from posts import caching
-from posts.models import Event
+from posts.domain.models import Event
+from posts.web import caching
 from tests.factories import make_entry
 
 from .fanout_support import Recorder

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 
-from posts import channel, fanout, tasks
-from posts.models import Event
+from posts.delivery import channel, fanout, tasks
+from posts.domain.models import Event
 from tests.factories import make_entry
 
 from .fanout_support import SSEClient
@@ -29,18 +29,18 @@ def test_an_event_whose_hand_off_was_lost_is_sent_by_the_sweep(live_url, blog, r
     reader = SSEClient(f"{live_url}/live/{blog.slug}/events")
     reader.next()  # retry: — the stream is open
     with monkeypatch.context() as patch:
-        patch.setattr(tasks.fan_out, "apply_async", _broker_down)  # delay() goes through it too
+        patch.setattr(tasks.fan_out_task, "apply_async", _broker_down)  # delay() goes through it too
         make_entry(blog=blog, user=reporter, body="Sent while the broker was down")
     event = Event.objects.get(blog=blog, seq=2)
     assert event.fanned_out_at is None
 
-    assert tasks.sweep()["events"] == 1
+    assert tasks.sweep_task()["events"] == 1
     [message] = reader.messages(1)
     reader.close()
     assert message.id == "2" and message.json["entry"]["body"] == "Sent while the broker was down"
     event.refresh_from_db()
     assert event.fanned_out_at is not None
-    assert tasks.sweep()["events"] == 0
+    assert tasks.sweep_task()["events"] == 0
 
 
 def test_a_fan_out_that_crashed_half_way_is_finished_by_the_sweep(blog, reporter, settings, monkeypatch,
@@ -55,7 +55,7 @@ def test_a_fan_out_that_crashed_half_way_is_finished_by_the_sweep(blog, reporter
     assert event.fanned_out_at is None
 
     monkeypatch.setattr(fanout.channel, "publish", lambda slug, message: published.append(message["seq"]))
-    fanout.sweep()
+    tasks.sweep_task()
     event.refresh_from_db()
     # seq 1 (the blog's creation, committed outside this test's capture) was
     # never handed off either: the sweep sends both, in order.
@@ -64,10 +64,10 @@ def test_a_fan_out_that_crashed_half_way_is_finished_by_the_sweep(blog, reporter
 
 def test_the_sweep_leaves_fresh_events_to_their_own_fan_out(blog, reporter, settings, monkeypatch):
     settings.LIVEBLOG_SWEEP_GRACE_SECONDS = 60
-    monkeypatch.setattr(tasks.fan_out, "apply_async", _broker_down)
+    monkeypatch.setattr(tasks.fan_out_task, "apply_async", _broker_down)
     make_entry(blog=blog, user=reporter)
     assert Event.objects.filter(fanned_out_at__isnull=True).exists()
-    assert fanout.sweep()["events"] == 0
+    assert tasks.sweep_task()["events"] == 0
 
 
 def test_publish_from_any_thread_reaches_only_readers_of_that_blog(settings):

@@ -9,8 +9,8 @@ import feedparser
 import pytest
 from django.db.models import F
 
-from posts import services
-from posts.models import Entry
+from posts.domain import services
+from posts.domain.models import Entry
 
 from .factories import make_blog, make_entry
 

@@ -11,8 +11,8 @@ from html.parser import HTMLParser
 import pytest
 from django.utils import timezone
 
-from posts import services
-from posts.models import Entry
+from posts.domain import services
+from posts.domain.models import Entry
 
 from .factories import make_blog, make_entry
 

@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.core.management import call_command
 from django.test import Client
 
-from posts import fanout, push, services
-from posts.models import Event, PushSubscription
+from posts.delivery import push, tasks
+from posts.domain import services
+from posts.domain.models import Event, PushSubscription
 from tests.factories import make_entry
 
 from .fanout_support import Recorder
@@ -136,7 +137,7 @@ def test_an_event_is_pushed_to_a_browser_at_most_once(
     _publish(django_capture_on_commit_callbacks, blog=blog, user=reporter, body="Key!", key_event=True)
     event = Event.objects.get(type="entry.published")
     Event.objects.filter(pk=event.pk).update(fanned_out_at=None)
-    fanout.fan_out(event.pk)  # the sweep re-running an unconfirmed event
+    tasks.fan_out_task(event.pk)  # the sweep re-running an unconfirmed event
     assert len(push_service.wait_for(1)) == 1
     assert push.send_batch(event_id=event.pk, subscription_ids=list(PushSubscription.objects.values_list("pk", flat=True))) == 0
 

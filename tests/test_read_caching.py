@@ -11,8 +11,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from posts import caching, services
-from posts.models import Entry
+from posts.delivery import cache
+from posts.domain import services
+from posts.domain.models import Entry
+from posts.web import caching
 
 from .factories import make_blog, make_entry
 
@@ -136,11 +138,11 @@ def test_first_page_of_a_huge_blog_costs_the_same_queries_as_a_small_one(client,
 def test_invalidation_ignores_an_older_seq_and_a_reused_slug_starts_afresh(blog):
     caching.clear_read_cache()
     first = caching.current_version(blog.slug)
-    caching.invalidate_blog(slug=blog.slug, seq=7)
+    cache.invalidate_blog(slug=blog.slug, seq=7)
     assert caching.current_seq(blog.slug) == 7
-    caching.invalidate_blog(slug=blog.slug, seq=5)
+    cache.invalidate_blog(slug=blog.slug, seq=5)
     assert caching.current_seq(blog.slug) == 7
     held = caching.current_version(blog.slug)
-    caching.invalidate_blog(slug=blog.slug, seq=1)  # a new blog under the same slug
+    cache.invalidate_blog(slug=blog.slug, seq=1)  # a new blog under the same slug
     assert caching.current_seq(blog.slug) == 1
     assert caching.current_version(blog.slug) not in {first, held}

@@ -20,8 +20,9 @@ from contextlib import contextmanager
 import pytest
 import redis
 
-from posts import caching, channel, fanout
-from posts.models import Entry, Event
+from posts.delivery import cache, channel, fanout
+from posts.domain.models import Entry, Event
+from posts.web import caching
 
 from .factories import make_entry
 
@@ -94,8 +95,8 @@ def redis_cache(settings, redis_server, monkeypatch):
     }
     if settings.LIVEBLOG_CHANNEL_BACKEND == "redis":
         settings.REDIS_URL = redis_server.url
-    monkeypatch.setattr(caching, "_outage", caching._Outage())
-    monkeypatch.setattr(caching, "RETRY_AFTER_SECONDS", 0.2)
+    monkeypatch.setattr(cache, "_outage", cache._Outage())
+    monkeypatch.setattr(cache, "RETRY_AFTER_SECONDS", 0.2)
     yield redis_server
     backend = channel._backends.pop(("redis", redis_server.url), None)
     if backend is not None:  # this test's channel listener: stop retrying a gone server
@@ -175,7 +176,7 @@ def test_every_public_read_is_served_from_the_database_while_redis_is_down(clien
 
 
 def test_an_api_publish_succeeds_at_once_and_shows_while_redis_is_down(client, redis_cache, blog, reporter):
-    from posts import services
+    from posts.domain import services
 
     _, key = services.token_create(user=reporter)
     blog.refresh_from_db()
@@ -212,7 +213,7 @@ def test_caching_resumes_when_redis_comes_back(client, redis_cache, blog, entry,
     assert client.get(url)[caching.READ_CACHE_HEADER] == "off"
 
     redis_cache.start()  # same port, empty
-    time.sleep(caching.RETRY_AFTER_SECONDS + 0.05)
+    time.sleep(cache.RETRY_AFTER_SECONDS + 0.05)
     first = client.get(url)
     assert first.status_code == 200
     assert first[caching.READ_CACHE_HEADER] == "miss"
@@ -229,11 +230,11 @@ def test_caching_resumes_when_redis_comes_back(client, redis_cache, blog, entry,
 
 def test_a_lost_redis_is_logged_once_not_per_request(client, redis_cache, blog, entry, caplog):
     redis_cache.stop()
-    with caplog.at_level("WARNING", logger="posts.caching"):
+    with caplog.at_level("WARNING", logger="posts.web.caching"):
         for _ in range(5):
-            time.sleep(caching.RETRY_AFTER_SECONDS)  # each request tries Redis again
+            time.sleep(cache.RETRY_AFTER_SECONDS)  # each request tries Redis again
             assert client.get(f"/live/{blog.slug}/").status_code == 200
-    warnings = [r for r in caplog.records if r.name == "posts.caching" and "unavailable" in r.getMessage()]
+    warnings = [r for r in caplog.records if r.name == "posts.delivery.cache" and "unavailable" in r.getMessage()]
     assert len(warnings) == 1
 
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from posts.rendering import detect_embed, plain_text, render_markdown
+from posts.domain.rendering import detect_embed, plain_text, render_markdown
 
 XSS_PAYLOADS = [
     "<script>alert(1)</script>",

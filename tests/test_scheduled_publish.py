@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from posts import services
-from posts.models import Entry, Event
+from posts.domain import services
+from posts.domain.models import Entry, Event
 from tests.factories import make_blog, make_entry
 
 from .fanout_support import celery_worker, purge_test_broker, real_broker, wait_until

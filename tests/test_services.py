@@ -6,9 +6,9 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from posts import services
-from posts.errors import Conflict, Invalid, NotAllowed, TooLarge
-from posts.models import Blog, Entry, EntryRevision, Event
+from posts.domain import services
+from posts.domain.errors import Conflict, Invalid, NotAllowed, TooLarge
+from posts.domain.models import Blog, Entry, EntryRevision, Event
 
 from .factories import make_blog, make_entry
 

@@ -8,8 +8,9 @@ import urllib.request
 
 import pytest
 
-from posts import channel, fanout, services
-from posts.models import Event
+from posts.delivery import channel, fanout
+from posts.domain import services
+from posts.domain.models import Event
 from tests.factories import make_blog, make_entry
 
 from .fanout_support import SSEClient, wait_until

@@ -13,7 +13,7 @@ import time
 import pytest
 import redis
 
-from posts import channel
+from posts.delivery import channel
 from tests.factories import make_entry
 
 from .fanout_support import SSEClient, wait_until

@@ -12,8 +12,8 @@ import threading
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from posts import services
-from posts.models import Event, WebhookAttempt, WebhookDelivery
+from posts.domain import services
+from posts.domain.models import Event, WebhookAttempt, WebhookDelivery
 from tests.factories import make_blog, make_entry
 
 from .fanout_support import Recorder, celery_worker, kill_group, purge_test_broker, real_broker, wait_until

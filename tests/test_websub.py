@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from posts import websub
+from posts.delivery import websub
 from tests.factories import make_entry
 
 from .fanout_support import Recorder

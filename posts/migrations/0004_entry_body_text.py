@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 def fill_body_text(apps, schema_editor):
-    from posts.rendering import plain_text
+    from posts.domain.rendering import plain_text
 
     Entry = apps.get_model("posts", "Entry")
     batch = []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from django import template
 
-from posts.serializers import iso as _iso
+from posts.domain.serializers import iso as _iso
 
 register = template.Library()
 

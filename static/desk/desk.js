@@ -349,7 +349,7 @@
       var result = await postForm(desk.dataset.previewUrl, data);
       if (mine !== previewSeq) return;
       if (!result.ok) { embeds.textContent = result.message; return; }
-      preview.innerHTML = result.html; // sanitized by the server (posts.rendering)
+      preview.innerHTML = result.html; // sanitized by the server (posts.domain.rendering)
       embeds.textContent = "";
       result.embeds.forEach(function (embed) {
         var p = document.createElement("p");

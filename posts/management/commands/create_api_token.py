@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from posts import services
-from posts.errors import ServiceError
-from posts.models import Role
+from posts.domain import services
+from posts.domain.errors import ServiceError
+from posts.domain.models import Role
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from posts.push import generate_keys
+from posts.delivery.push import generate_keys
 
 
 class Command(BaseCommand):

@@ -38,8 +38,8 @@ class Command(BaseCommand):
         import uvicorn
 
         from liveblog.asgi import application
-        from posts import services
-        from posts.models import Blog
+        from posts.domain import services
+        from posts.domain.models import Blog
 
         call_command("migrate", verbosity=0)
         editor = services.author_ensure(username="latency-bench", role="editor").user

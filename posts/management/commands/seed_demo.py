@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from posts import services
-from posts.models import Blog, Entry, Role
+from posts.domain import services
+from posts.domain.models import Blog, Entry, Role
 
 DEMO_SLUG = "harbour-city-budget-night"
 DEMO_PASSWORD = "demo-password"

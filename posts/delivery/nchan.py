@@ -32,6 +32,8 @@ from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
+from .frames import format_message
+
 log = logging.getLogger(__name__)
 
 HEARTBEAT_CHANNEL = "heartbeat.all"
@@ -47,8 +49,6 @@ def enabled() -> bool:
 
 def frame(message: dict) -> bytes:
     """The SSE frame for one event, less the blank line Nchan's separator adds."""
-    from .sse import format_message
-
     return f"retry: {settings.LIVEBLOG_SSE_RETRY_MS}\n".encode() + format_message(message)[:-1]
 
 

@@ -28,28 +28,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection as db_connection
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from . import caching, channel
-from .models import Blog, Event
+from posts.delivery import cache as cache_versions
+from posts.delivery import channel
+from posts.delivery.frames import format_message
+from posts.domain.models import Blog, Event
+from posts.web import caching
 
 REPLAY_BATCH = 500
-# Blog id and status, cached: a status change shows in the log anyway.
-BLOG_STATE_TTL = 10
-
-
-def format_message(message: dict) -> bytes:
-    return (
-        f"id: {message['seq']}\nevent: {message['type']}\ndata: ".encode()
-        + orjson.dumps(message)
-        + b"\n\n"
-    )
 
 
 _frames: dict[int, tuple[dict, bytes]] = {}
@@ -88,23 +79,18 @@ def _blog_state(slug: str) -> tuple[int, str, int] | None:
     """``(blog id, status, latest seq)`` without a query in the common case:
     id and status are cached briefly, the seq is the read side's (kept fresh
     by the fan-out's invalidation)."""
-    key = f"sse-blog:{slug}"
+    key = cache_versions.blog_state_key(slug)
     row = caching.cache_get(key)  # tolerates a lost Redis
     if row is None:
         found = (
             Blog.objects.filter(slug=slug).exclude(status=Blog.Status.DRAFT).values_list("pk", "status").first()
         )
         row = list(found) if found else []
-        caching.cache_set(key, row, BLOG_STATE_TTL)
+        caching.cache_set(key, row, cache_versions.BLOG_STATE_TTL)
     if not row:
         return None
     seq = caching.current_seq(slug)
     return row[0], row[1], seq or 0
-
-
-def forget_blog(slug: str) -> None:
-    """Drop the cached id and status (the fan-out calls this on blog events)."""
-    cache.delete(f"sse-blog:{slug}")
 
 
 def _events_after(blog_id: int, seq: int) -> list[dict]:

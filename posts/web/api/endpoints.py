@@ -23,23 +23,11 @@ from ninja import NinjaAPI, Query, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import BaseRenderer
 
-from . import selectors, services
-from .api_webhooks import router as webhooks_router
-from .auth import token_auth
-from .caching import (
-    BLOGS_SURROGATE_KEY,
-    CachedRead,
-    blogs_generation,
-    cached_read,
-    current_seq,
-    current_version,
-    private,
-    set_last_modified,
-    surrogate_key,
-)
-from .errors import Invalid, NotFound, ServiceError
-from .models import Blog, Entry
-from .schemas import (
+from posts.domain import selectors, services
+from posts.domain.errors import Invalid, NotFound, ServiceError
+from posts.domain.models import Blog, Entry
+from posts.domain.serializers import blog_dict, entry_dict
+from posts.web.api.schemas import (
     BlogCloseIn,
     BlogCreateIn,
     BlogListOut,
@@ -52,7 +40,19 @@ from .schemas import (
     ErrorOut,
     UpdatesOut,
 )
-from .serializers import blog_dict, entry_dict
+from posts.web.api.webhooks import router as webhooks_router
+from posts.web.auth import token_auth
+from posts.web.caching import (
+    BLOGS_SURROGATE_KEY,
+    CachedRead,
+    blogs_generation,
+    cached_read,
+    current_seq,
+    current_version,
+    private,
+    set_last_modified,
+    surrogate_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -322,7 +322,7 @@ def patch_entry(request, slug: str, entry_id: int, payload: EntryPatchIn):
     """Send the ``version`` you edited; if someone saved first the reply is
     409 with the entry as it now stands in ``current``. Only the fields sent
     change (the defaults shown are not applied)."""
-    entry = services.get_entry(blog=_any_blog(slug), entry_id=entry_id)
+    entry = selectors.get_entry(blog=_any_blog(slug), entry_id=entry_id)
     entry = services.entry_edit(entry=entry, user=request.auth, **payload.model_dump(exclude_unset=True))
     return _written(_full_entry(entry))
 
@@ -330,7 +330,7 @@ def patch_entry(request, slug: str, entry_id: int, payload: EntryPatchIn):
 @writes.delete("/{slug}/entries/{entry_id}", response={204: None, **WRITE_ERRORS}, summary="Delete an entry", **WRITE)
 def delete_entry(request, slug: str, entry_id: int, version: Query[int | None] = None):
     """Optionally pass ``?version=`` to refuse (409) if it changed since you read it."""
-    entry = services.get_entry(blog=_any_blog(slug), entry_id=entry_id)
+    entry = selectors.get_entry(blog=_any_blog(slug), entry_id=entry_id)
     services.entry_delete(entry=entry, user=request.auth, version=version)
     return private(HttpResponse(status=204))
 

@@ -9,7 +9,7 @@ the environment when several machines send pushes.
 
 Sending is pywebpush (RFC 8291 aes128gcm encryption, RFC 8292 VAPID
 headers) from a small thread pool per batch. Each subscription takes an
-event at most once (:func:`posts.services.push_claim` before sending: a
+event at most once (:func:`posts.records.push_claim` before sending: a
 notification is a nudge, a missed one is better than a double one; the
 claim keeps the newest event id, so an older event whose fan-out runs late
 is not pushed after a newer one). A
@@ -32,8 +32,10 @@ from django.conf import settings
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
-from . import services
-from .models import Event, PushSubscription
+from posts.domain.destinations import check_url
+from posts.domain.models import Event, PushSubscription
+
+from . import records
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +133,11 @@ def _send_one(subscription: PushSubscription, data: bytes, private_key: str) -> 
 
 def send_batch(*, event_id: int, subscription_ids: list[int]) -> int:
     """Push one event to these subscriptions; returns how many were sent."""
-    from .webhooks import check_url
-
     event = Event.objects.select_related("blog").filter(pk=event_id).first()
     if event is None:
         return 0
     claimed = [
-        pk for pk in subscription_ids if services.push_claim(subscription_id=pk, event_id=event_id)
+        pk for pk in subscription_ids if records.push_claim(subscription_id=pk, event_id=event_id)
     ]
     subscriptions = []
     for subscription in PushSubscription.objects.filter(pk__in=claimed):
@@ -155,5 +155,5 @@ def send_batch(*, event_id: int, subscription_ids: list[int]) -> int:
         gone = list(pool.map(lambda s: _send_one(s, data, private_key), subscriptions))
     for subscription, is_gone in zip(subscriptions, gone, strict=True):
         if is_gone:
-            services.push_subscription_expire(subscription_id=subscription.pk)
+            records.push_subscription_expire(subscription_id=subscription.pk)
     return len(subscriptions)

@@ -28,10 +28,10 @@ from datetime import datetime
 from django.db.models import Prefetch
 from ninja import Field, Router, Schema, Status
 
-from . import permissions, services
-from .auth import token_auth
-from .errors import NotAllowed, NotFound
-from .models import WebhookAttempt, WebhookDelivery, WebhookPartner
+from posts.domain import permissions, services
+from posts.domain.errors import NotAllowed, NotFound
+from posts.domain.models import WebhookAttempt, WebhookDelivery, WebhookPartner
+from posts.web.auth import token_auth
 
 router = Router(tags=["webhooks"], auth=token_auth)
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from django.db.models import F, Prefetch, Q, QuerySet
 
+from .errors import NotFound
 from .models import Author, Blog, Entry, Event
 
 MAX_PAGE_SIZE = 100
@@ -205,3 +206,11 @@ def feed_entries(*, blog: Blog, limit: int = 50) -> list[Entry]:
 def desk_entry(*, blog: Blog, entry_id: int) -> Entry | None:
     """One entry of any status, with its byline, for a desk card."""
     return _with_authors(blog.entries.filter(pk=entry_id)).first()
+
+
+def get_entry(*, blog: Blog, entry_id: int) -> Entry:
+    """The blog's entry (any status but deleted), or :class:`NotFound`."""
+    entry = Entry.objects.select_related("blog").filter(blog=blog, pk=entry_id).first()
+    if entry is None or entry.status == Entry.Status.DELETED:
+        raise NotFound(f"No entry {entry_id} on this blog.")
+    return entry

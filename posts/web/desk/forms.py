@@ -14,8 +14,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from posts.errors import ServiceError
-from posts.models import Author, Blog, Entry, Role
+from posts.domain.errors import ServiceError
+from posts.domain.models import Author, Blog, Entry, Role
 
 User = get_user_model()
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import feeds, views
+from posts.web import feeds, views
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -13,13 +13,13 @@ from __future__ import annotations
 from django.contrib.syndication.views import Feed
 from django.http import Http404, HttpRequest, HttpResponse
 
-from . import selectors
-from .caching import FEED_CACHE_CONTROL, cached_read, set_last_modified, surrogate_key
-from .models import Blog, Entry
-from .rendering import plain_text
-from .serializers import absolute_url
-from .views import _blog_read, _entry_headline, reader_view
-from .websub import HubAtomFeed, HubRssFeed
+from posts.delivery.websub import HubAtomFeed, HubRssFeed
+from posts.domain import selectors
+from posts.domain.models import Blog, Entry
+from posts.domain.rendering import plain_text
+from posts.domain.serializers import absolute_url
+from posts.web.caching import FEED_CACHE_CONTROL, cached_read, set_last_modified, surrogate_key
+from posts.web.views import _blog_read, _entry_headline, reader_view
 
 FEED_SIZE = 50
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import push_views, sse
+from posts.web import push_views, sse
 
 urlpatterns = [
     path("live/<slug:slug>/events", sse.live_events, name="live-events"),

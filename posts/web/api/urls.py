@@ -1,5 +1,5 @@
 from django.urls import path
 
-from .api import api
+from posts.web.api.endpoints import api
 
 urlpatterns = [path("", api.urls)]

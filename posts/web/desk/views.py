@@ -43,11 +43,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from posts import channel, permissions, selectors, services
-from posts.errors import Conflict, NotAllowed, NotFound, ServiceError
-from posts.models import Author, Blog, Entry, EntryRevision, Membership, Role
-from posts.rendering import detect_embed, embed_card, render_markdown
-from posts.serializers import entry_dict
+from posts.delivery import channel
+from posts.domain import permissions, selectors, services
+from posts.domain.errors import Conflict, NotAllowed, NotFound, ServiceError
+from posts.domain.models import Author, Blog, Entry, EntryRevision, Membership, Role
+from posts.domain.rendering import detect_embed, embed_card, render_markdown
+from posts.domain.serializers import entry_dict
 
 from .forms import (
     BlogCreateForm,

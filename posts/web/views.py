@@ -13,8 +13,12 @@ import json
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 
-from . import selectors
-from .caching import (
+from posts.delivery.websub import json_feed_hubs
+from posts.domain import selectors
+from posts.domain.models import Blog, Entry
+from posts.domain.rendering import plain_text
+from posts.domain.serializers import absolute_url, iso
+from posts.web.caching import (
     BLOGS_SURROGATE_KEY,
     ERROR_CACHE_CONTROL,
     FEED_CACHE_CONTROL,
@@ -25,10 +29,6 @@ from .caching import (
     set_last_modified,
     surrogate_key,
 )
-from .models import Blog, Entry
-from .rendering import plain_text
-from .serializers import absolute_url, iso
-from .websub import json_feed_hubs
 
 HOME_LIMIT = 30
 PERMALINK_WINDOW = 10

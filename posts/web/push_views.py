@@ -20,8 +20,9 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from . import push, selectors, services
-from .errors import ServiceError
+from posts.delivery import push
+from posts.domain import selectors, services
+from posts.domain.errors import ServiceError
 
 MAX_BODY = 4096
 

@@ -10,7 +10,7 @@ dedupe on it), ``webhook-timestamp`` (this attempt, Unix seconds) and
 
 Delivery of a batch (one Celery task):
 
-1. claim the due rows (:func:`posts.services.webhook_deliveries_claim`):
+1. claim the due rows (:func:`posts.records.webhook_deliveries_claim`):
    their ``next_attempt_at`` becomes a lease that outlives the request
    timeout; a worker killed mid-POST leaves the lease to expire and the
    sweep hands the row to another worker, with the same webhook-id;
@@ -18,7 +18,7 @@ Delivery of a batch (one Celery task):
    bounds concurrency), so 1,000 partners are one task, not 1,000 tasks;
 3. record every attempt, reschedule failures with exponential backoff and
    jitter up to a cap, pause partners failing for long enough — all in one
-   transaction (:func:`posts.services.webhook_attempts_record`).
+   transaction (:func:`posts.records.webhook_attempts_record`).
 
 SSRF guard: a partner URL must be http(s) and every address its host
 resolves to must be public (not private, loopback, link-local, reserved,
@@ -32,9 +32,7 @@ rebinding) is refused.
 from __future__ import annotations
 
 import asyncio
-import base64
 import ipaddress
-import secrets
 import socket
 import threading
 import time
@@ -48,70 +46,13 @@ from aiohttp.abc import AbstractResolver
 from django.conf import settings
 from standardwebhooks.webhooks import Webhook
 
-from . import services
-from .errors import Invalid
-from .models import Event, WebhookDelivery
+from posts.domain.destinations import ForbiddenDestination, allow_private, is_forbidden_address
+from posts.domain.models import Event, WebhookDelivery
+
+from . import records
 
 USER_AGENT = "liveblog-webhooks/1"
 MAX_ERROR_CHARS = 500
-
-
-class ForbiddenDestination(OSError):
-    """The partner's host resolves to an address we refuse to call."""
-
-
-def generate_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def is_forbidden_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        not ip.is_global
-        or ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
-
-
-def _allow_private() -> bool:
-    return bool(settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE)
-
-
-def check_url(url: str, *, field: str = "url") -> str:
-    """Refuse a URL we must not call; returns it cleaned. Raises ``Invalid``."""
-    url = (url or "").strip()
-    if len(url) > 500:
-        raise Invalid("The URL is longer than 500 characters.", field=field)
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise Invalid("The URL must be an absolute http:// or https:// URL.", field=field)
-    if parts.username or parts.password:
-        raise Invalid("The URL must not carry a user name or password.", field=field)
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise Invalid("The URL's port is not valid.", field=field) from exc
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise Invalid(f"The host '{parts.hostname}' does not resolve.", field=field) from exc
-    if not _allow_private():
-        for info in infos:
-            address = info[4][0]
-            if is_forbidden_address(address):
-                raise Invalid(
-                    f"The host '{parts.hostname}' resolves to {address}, a private, loopback, "
-                    "link-local or reserved address; partners must be reachable on the public "
-                    "internet (set LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE=1 for intranets).",
-                    field=field,
-                )
-    return url
 
 
 class GuardedResolver(AbstractResolver):
@@ -122,7 +63,7 @@ class GuardedResolver(AbstractResolver):
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):
         infos = await self._inner.resolve(host, port, family)
-        if not _allow_private():
+        if not allow_private():
             for info in infos:
                 if is_forbidden_address(info["host"]):
                     raise ForbiddenDestination(
@@ -198,7 +139,7 @@ async def _post(session: aiohttp.ClientSession, gate: asyncio.Semaphore, out: Ou
                 literal = ipaddress.ip_address(host)
             except ValueError:
                 literal = None
-            if literal is not None and not _allow_private() and is_forbidden_address(host):
+            if literal is not None and not allow_private() and is_forbidden_address(host):
                 raise ForbiddenDestination(f"refused: {host} is a private or reserved address")
             async with session.post(out.url, data=out.body, headers=out.headers, allow_redirects=False) as resp:
                 status_code = resp.status
@@ -242,7 +183,7 @@ def _run(coro):
 def deliver(delivery_ids: list[int]) -> list[Result]:
     """Claim, POST and record a batch of deliveries."""
     lease = settings.LIVEBLOG_WEBHOOK_TIMEOUT + 5
-    claimed = services.webhook_deliveries_claim(delivery_ids=delivery_ids, lease_seconds=lease)
+    claimed = records.webhook_deliveries_claim(delivery_ids=delivery_ids, lease_seconds=lease)
     if not claimed:
         return []
     rows = list(WebhookDelivery.objects.select_related("partner").filter(pk__in=claimed))
@@ -254,5 +195,5 @@ def deliver(delivery_ids: list[int]) -> list[Result]:
         if delivery.event_id not in bodies:
             bodies[delivery.event_id] = payload_for(delivery)
     results = _run(post_all([build(d, bodies[d.event_id]) for d in rows]))
-    services.webhook_attempts_record(results=results)
+    records.webhook_attempts_record(results=results)
     return results

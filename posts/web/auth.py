@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ninja.security import HttpBearer
 
-from . import services
+from posts.domain import services
 
 
 class TokenAuth(HttpBearer):

@@ -1,0 +1,133 @@
+"""From a committed event to every reader, partner and device: the work of
+one fan-out and of the sweep, each step idempotent per (event, target).
+See docs/events.md."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from posts.domain.models import Entry, Event, PushSubscription, WebhookDelivery
+
+from . import cache, channel, records
+
+log = logging.getLogger(__name__)
+
+SWEEP_LIMIT = 500
+
+
+def chunked(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def is_push_worthy(event: Event) -> bool:
+    """Readers are woken for a newly published key event or closing note."""
+    if event.type != Event.Type.ENTRY_PUBLISHED:
+        return False
+    entry = event.payload.get("entry") or {}
+    return bool(entry.get("key_event")) or entry.get("kind") == Entry.Kind.CLOSING
+
+
+@dataclass
+class FanOut:
+    """What is left to enqueue for one event once the live channel and
+    caches have it; :func:`posts.delivery.tasks.fan_out_task` enqueues it,
+    then confirms the event."""
+
+    event_id: int
+    slug: str
+    delivery_batches: list[list[int]] = field(default_factory=list)
+    push_batches: list[list[int]] = field(default_factory=list)
+
+
+def fan_out(event_id: int) -> FanOut | None:
+    """Publish one event to the live channel and caches and create its
+    webhook deliveries; None if there is no such event or it was already
+    confirmed."""
+    event = Event.objects.select_related("blog").filter(pk=event_id).first()
+    if event is None or event.fanned_out_at is not None:
+        return None
+    slug = event.blog.slug
+    channel.publish(slug, event.message)
+    cache.invalidate_blog(slug=slug, seq=event.seq)
+    if event.type in (Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED):
+        cache.forget_blog_state(slug)
+    work = FanOut(event_id=event.pk, slug=slug)
+    delivery_ids = records.webhook_deliveries_create(event=event)
+    work.delivery_batches = list(chunked(delivery_ids, settings.LIVEBLOG_WEBHOOK_BATCH_SIZE))
+    if is_push_worthy(event):
+        subscribers = (
+            PushSubscription.objects.filter(blog_id=event.blog_id, last_event_id__lt=event.pk)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        # Batch size of 100: one task's pywebpush calls, ~8 in flight at once.
+        work.push_batches = list(chunked(list(subscribers), 100))
+    return work
+
+
+def confirm(event_id: int) -> None:
+    records.event_mark_fanned_out(event_id=event_id)
+
+
+# --- The sweep -----------------------------------------------------------------
+
+
+def unconfirmed_event_ids(*, older_than: float) -> list[int]:
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    return list(
+        Event.objects.filter(fanned_out_at__isnull=True, created_at__lte=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
+
+
+def due_delivery_ids(*, limit: int = SWEEP_LIMIT * 4) -> list[int]:
+    """Deliveries owed now to partners that are not paused: never tried,
+    due for a retry, or claimed by a worker whose lease ran out (it died)."""
+    return list(
+        WebhookDelivery.objects.filter(
+            status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.FAILED],
+            next_attempt_at__lte=timezone.now(),
+            partner__active=True,
+            partner__paused_at__isnull=True,
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- CDN -------------------------------------------------------------------------
+
+
+def purge_cdn(slug: str) -> None:
+    """Purge the blog's surrogate key (and the blog lists') at the CDN.
+
+    ``LIVEBLOG_CDN_PURGE_URL`` with ``{key}`` gets one POST per key with the
+    key in the path (Fastly style); without it, one POST carrying the keys
+    in a ``Surrogate-Key`` header. Raises on failure so the task retries.
+    """
+    url = settings.LIVEBLOG_CDN_PURGE_URL
+    keys = [cache.surrogate_key(slug), cache.BLOGS_SURROGATE_KEY]
+    headers = {"User-Agent": "liveblog-cdn-purge"}
+    if settings.LIVEBLOG_CDN_PURGE_TOKEN:
+        headers["Authorization"] = f"Bearer {settings.LIVEBLOG_CDN_PURGE_TOKEN}"
+    if "{key}" in url:
+        for key in keys:
+            requests.post(url.replace("{key}", key), headers=headers, timeout=10).raise_for_status()
+    else:
+        headers["Surrogate-Key"] = " ".join(keys)
+        requests.post(url, headers=headers, timeout=10).raise_for_status()

@@ -1,0 +1,13 @@
+"""An event as an SSE frame: the bytes every reader gets, from the app or Nchan."""
+
+from __future__ import annotations
+
+import orjson
+
+
+def format_message(message: dict) -> bytes:
+    return (
+        f"id: {message['seq']}\nevent: {message['type']}\ndata: ".encode()
+        + orjson.dumps(message)
+        + b"\n\n"
+    )

@@ -1,0 +1,84 @@
+"""Celery tasks of delivery: thin, idempotent, keyed by ids, safe to run twice.
+
+Beat runs :func:`sweep_task` every ``LIVEBLOG_SWEEP_SECONDS`` (see
+``liveblog/celery.py``); the work is in :mod:`.fanout`, :mod:`.webhooks`,
+:mod:`.push` and :mod:`.websub`. See docs/events.md.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+from celery import shared_task
+from django.conf import settings
+
+from . import fanout, push, webhooks, websub
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="posts.delivery.tasks.fan_out_task", acks_late=True, ignore_result=True)
+def fan_out_task(event_id: int) -> None:
+    """Send one committed event everywhere (no-op once confirmed); the event
+    is confirmed only after every follow-up task was enqueued."""
+    work = fanout.fan_out(event_id)
+    if work is None:
+        return
+    if settings.LIVEBLOG_CDN_PURGE_URL:
+        purge_cdn_task.delay(work.slug)
+    if settings.LIVEBLOG_WEBSUB_HUB:
+        ping_hub_task.delay(work.slug)
+    for batch in work.delivery_batches:
+        deliver_webhooks_task.delay(batch)
+    for batch in work.push_batches:
+        send_push_task.delay(work.event_id, batch)
+    fanout.confirm(work.event_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def deliver_webhooks_task(delivery_ids: list[int]) -> None:
+    """POST a batch of webhook deliveries concurrently. Each is claimed
+    first, so a delivery another worker holds (or has sent) is skipped;
+    failures are rescheduled on the delivery row, not by Celery."""
+    webhooks.deliver(delivery_ids)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_push_task(event_id: int, subscription_ids: list[int]) -> None:
+    push.send_batch(event_id=event_id, subscription_ids=subscription_ids)
+
+
+def _call_with_retry(task, call, what: str) -> None:
+    """Run ``call``; on an HTTP failure retry with capped exponential backoff
+    (in-process, where there is no broker to retry through, log and give up:
+    the next event purges or pings again)."""
+    try:
+        call()
+    except requests.RequestException as exc:
+        if task.request.is_eager:
+            log.warning("%s failed: %s", what, exc)
+            return
+        raise task.retry(exc=exc, countdown=min(300, 2 ** (task.request.retries + 1))) from exc
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=6)
+def purge_cdn_task(self, slug: str) -> None:
+    _call_with_retry(self, lambda: fanout.purge_cdn(slug), f"CDN purge for {slug}")
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=6)
+def ping_hub_task(self, slug: str) -> None:
+    _call_with_retry(self, lambda: websub.ping(slug), f"WebSub ping for {slug}")
+
+
+@shared_task(ignore_result=True)
+def sweep_task() -> dict:
+    """Re-enqueue unconfirmed events and due webhook deliveries."""
+    events = fanout.unconfirmed_event_ids(older_than=settings.LIVEBLOG_SWEEP_GRACE_SECONDS)
+    for event_id in events:
+        fan_out_task.delay(event_id)
+    deliveries = fanout.due_delivery_ids()
+    for batch in fanout.chunked(deliveries, settings.LIVEBLOG_WEBHOOK_BATCH_SIZE):
+        deliver_webhooks_task.delay(batch)
+    return {"events": len(events), "deliveries": len(deliveries)}

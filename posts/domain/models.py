@@ -1,0 +1,355 @@
+"""The live-blog domain: blogs, their teams, entries, revisions, the event
+log, API tokens and the fan-out targets (webhook partners, push subscribers).
+
+Models hold fields, constraints and small derived properties only; every
+change a reader can see goes through :mod:`posts.services`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    EDITOR = "editor", "Editor"
+    REPORTER = "reporter", "Reporter"
+    CONTRIBUTOR = "contributor", "Contributor"
+
+
+class Author(models.Model):
+    """A newsroom member: the name on bylines and a newsroom-wide role.
+
+    The role here applies to every blog; a blog's team (:class:`Membership`)
+    can give a member a different role on that blog.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="author"
+    )
+    display_name = models.CharField(max_length=120, blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REPORTER)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return (
+            self.display_name
+            or self.user.get_full_name()
+            or self.user.get_username()
+        )
+
+
+class Blog(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LIVE = "live", "Live"
+        CLOSED = "closed", "Closed"
+
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=200)
+    standfirst = models.TextField(blank=True)
+    standfirst_html = models.TextField(blank=True, editable=False)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    coverage_start = models.DateTimeField(null=True, blank=True)
+    coverage_end = models.DateTimeField(null=True, blank=True)
+    # The last event sequence number handed out; bumped in the same
+    # transaction as the event it numbers, which keeps seq gap-free.
+    last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # When that event was written (its created_at): Last-Modified of the
+    # blog's pages and feeds without a query on the event log.
+    last_event_at = models.DateTimeField(null=True, blank=True, editable=False)
+    team = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="blogs", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("live-page", kwargs={"slug": self.slug})
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == self.Status.CLOSED
+
+
+class Membership(models.Model):
+    blog = models.ForeignKey(Blog, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REPORTER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blog", "user"], name="one_membership_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) on {self.blog}"
+
+
+class Entry(models.Model):
+    class Kind(models.TextChoices):
+        UPDATE = "update", "Update"
+        SUMMARY = "summary", "Summary"
+        CLOSING = "closing", "Closing note"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        PUBLISHED = "published", "Published"
+        DELETED = "deleted", "Deleted"
+
+    blog = models.ForeignKey(Blog, on_delete=models.CASCADE, related_name="entries")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.UPDATE)
+    headline = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    body_html = models.TextField(editable=False)
+    # body_html as plain text, also made at save (JSON-LD, feeds, push).
+    body_text = models.TextField(editable=False, blank=True)
+    authors = models.ManyToManyField(Author, related_name="entries", blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    key_event = models.BooleanField(default=False)
+    # On a draft or scheduled entry: pin it when it is published.
+    pinned = models.BooleanField(default=False)
+    # A contributor's draft waiting for an editor.
+    awaiting_approval = models.BooleanField(default=False)
+    publish_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    # Set only when the headline or body changes after publication.
+    updated_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "entries"
+        ordering = ["-published_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["blog"],
+                condition=Q(pinned=True, status="published"),
+                name="one_pinned_entry_per_blog",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["blog", "status", "-published_at", "-id"], name="entry_timeline"),
+            models.Index(fields=["status", "publish_at"], name="entry_due"),
+            # The key-events list reads only these rows, however long the blog.
+            models.Index(
+                fields=["blog", "-published_at", "-id"],
+                condition=Q(key_event=True, status="published"),
+                name="entry_key_events",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.headline or self.body[:60]
+
+    def get_absolute_url(self) -> str:
+        return reverse("entry-permalink", kwargs={"slug": self.blog.slug, "entry_id": self.pk})
+
+    @property
+    def byline(self) -> list[Author]:
+        """The entry's authors: the list :mod:`posts.selectors` prefetched
+        (``to_attr="_byline"``, no per-entry queryset built), else
+        ``authors.all()`` (which uses any ordinary prefetch)."""
+        prefetched = self.__dict__.get("_byline")
+        return prefetched if prefetched is not None else list(self.authors.all())
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == self.Status.PUBLISHED
+
+
+class EntryRevision(models.Model):
+    """One saved version of an entry: the history editors and desks see."""
+
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="revisions")
+    version = models.PositiveIntegerField()
+    headline = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    kind = models.CharField(max_length=8, choices=Entry.Kind.choices)
+    key_event = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Entry.Status.choices)
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "version"], name="one_revision_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} v{self.version}"
+
+
+class Event(models.Model):
+    """The transactional outbox: one row per change a reader can see.
+
+    ``seq`` is per blog, strictly increasing and gap-free; it is the SSE
+    event id, the API's ``since`` cursor and the webhook ordering key.
+    """
+
+    class Type(models.TextChoices):
+        ENTRY_PUBLISHED = "entry.published"
+        ENTRY_UPDATED = "entry.updated"
+        ENTRY_DELETED = "entry.deleted"
+        BLOG_UPDATED = "blog.updated"
+        BLOG_CLOSED = "blog.closed"
+
+    blog = models.ForeignKey(Blog, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=32, choices=Type.choices)
+    payload = models.JSONField()
+    # Set by services._record_event to the blog's last_event_at.
+    created_at = models.DateTimeField(default=timezone.now)
+    # Set once every fan-out target has taken the event; the sweep re-sends
+    # events left unconfirmed.
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["blog_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["blog", "seq"], name="one_event_per_seq"),
+        ]
+        indexes = [
+            models.Index(fields=["fanned_out_at", "created_at"], name="event_unsent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.blog_id}#{self.seq} {self.type}"
+
+    @property
+    def message(self) -> dict:
+        """The wire shape shared by SSE, /updates and webhooks."""
+        return {"seq": self.seq, "type": self.type, **self.payload}
+
+
+class ApiToken(models.Model):
+    """A bearer token for the write API. Only a SHA-256 of the key is kept."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+
+class WebhookPartner(models.Model):
+    """A partner's endpoint that receives signed events."""
+
+    name = models.CharField(max_length=120, blank=True)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=100, editable=False)
+    blogs = models.ManyToManyField(Blog, blank=True, related_name="webhook_partners")
+    # Empty list: every event type.
+    event_types = models.JSONField(default=list, blank=True)
+    active = models.BooleanField(default=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # When the current run of failures began (null while healthy); a partner
+    # failing for long enough is paused.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name or self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event owed to one partner; ``msg_id`` is the webhook-id."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    partner = models.ForeignKey(WebhookPartner, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    msg_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "event"], name="one_delivery_per_partner_event"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return self.msg_id
+
+
+class WebhookAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} @ {self.at:%H:%M:%S} → {self.status_code or self.error[:40]}"
+
+
+class PushSubscription(models.Model):
+    """A reader's browser subscribed to a blog's key events and closing note."""
+
+    blog = models.ForeignKey(Blog, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.URLField(max_length=1000)
+    p256dh = models.CharField(max_length=200)
+    auth = models.CharField(max_length=100)
+    # The newest event pushed to this browser: each event is pushed at most once.
+    last_event_id = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blog", "endpoint"], name="one_subscription_per_endpoint"),
+        ]
+
+    def __str__(self) -> str:
+        return self.endpoint[:60]

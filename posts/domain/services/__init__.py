@@ -1,0 +1,60 @@
+"""Every change a reader can see: one function per change, one transaction
+with its event (docs/architecture.md). Import from here, not the modules."""
+
+from .blogs import blog_close, blog_create, blog_open, blog_update
+from .entries import (
+    entry_approve,
+    entry_create,
+    entry_delete,
+    entry_edit,
+    entry_pin,
+    entry_publish,
+    entry_schedule,
+    entry_set_key_event,
+    entry_submit,
+    publish_due_entries,
+)
+from .outbox import UNSET, hand_off
+from .partners import (
+    generate_secret,
+    webhook_partner_create,
+    webhook_partner_delete,
+    webhook_partner_pause,
+    webhook_partner_resume,
+    webhook_partner_update,
+)
+from .people import author_ensure, team_remove_member, team_set_member, token_create, token_revoke, token_user
+from .subscriptions import push_subscribe, push_unsubscribe
+
+__all__ = [
+    "UNSET",
+    "author_ensure",
+    "blog_close",
+    "blog_create",
+    "blog_open",
+    "blog_update",
+    "entry_approve",
+    "entry_create",
+    "entry_delete",
+    "entry_edit",
+    "entry_pin",
+    "entry_publish",
+    "entry_schedule",
+    "entry_set_key_event",
+    "entry_submit",
+    "generate_secret",
+    "hand_off",
+    "publish_due_entries",
+    "push_subscribe",
+    "push_unsubscribe",
+    "team_remove_member",
+    "team_set_member",
+    "token_create",
+    "token_revoke",
+    "token_user",
+    "webhook_partner_create",
+    "webhook_partner_delete",
+    "webhook_partner_pause",
+    "webhook_partner_resume",
+    "webhook_partner_update",
+]

@@ -1,0 +1,176 @@
+"""Blogs: create, edit, open, close (docs/architecture.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from posts.domain import permissions
+from posts.domain.errors import Conflict, Invalid, TooLarge
+from posts.domain.models import (
+    Blog,
+    Entry,
+    Event,
+    Membership,
+    Role,
+)
+from posts.domain.rendering import render_markdown
+
+from ._writing import (
+    authors_for,
+    clean_body,
+    clean_headline,
+    go_live,
+    rendered_body,
+    set_new_authors,
+    snapshot,
+)
+from .outbox import UNSET, _Unset, blog_event, entry_event, lock_blog, require
+
+# Blog fields services change with save(); last_seq is only ever bumped in SQL.
+BLOG_FIELDS = ["title", "standfirst", "standfirst_html", "status", "coverage_start", "coverage_end", "modified_at"]
+
+
+def _unique_slug(title: str) -> str:
+    base = slugify(title)[:70] or "live"
+    slug, n = base, 2
+    while Blog.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def blog_create(
+    *,
+    user,
+    title: str,
+    standfirst: str = "",
+    status: str = Blog.Status.DRAFT,
+    slug: str | None = None,
+    coverage_start: datetime | None = None,
+) -> Blog:
+    require(permissions.can_edit_blog, user, None, "Only editors can create blogs.")
+    title = (title or "").strip()
+    if not title:
+        raise Invalid("The title cannot be empty.", field="title")
+    if len(title) > 200:
+        raise Invalid("The title is longer than 200 characters.", field="title")
+    if status not in {Blog.Status.DRAFT, Blog.Status.LIVE}:
+        raise Invalid("A new blog is 'draft' or 'live'.", field="status")
+    if standfirst and len(standfirst) > settings.LIVEBLOG_MAX_BODY_CHARS:
+        raise TooLarge("The standfirst is too long.", field="standfirst")
+    with transaction.atomic():
+        if slug:
+            if slug != slugify(slug) or len(slug) > 80:
+                raise Invalid("A slug is lowercase letters, digits and hyphens (at most 80).", field="slug")
+            if Blog.objects.filter(slug=slug).exists():
+                raise Conflict(f"The slug '{slug}' is taken.", field="slug")
+        else:
+            slug = _unique_slug(title)
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                blog = Blog.objects.create(
+                    slug=slug,
+                    title=title,
+                    standfirst=standfirst or "",
+                    standfirst_html=render_markdown(standfirst or ""),
+                    status=status,
+                    coverage_start=coverage_start or (now if status == Blog.Status.LIVE else None),
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"The slug '{slug}' is taken.", field="slug") from exc
+        Membership.objects.create(blog=blog, user=user, role=Role.EDITOR)
+        lock_blog(blog)
+        blog_event(blog)
+    return blog
+
+
+def blog_update(
+    *,
+    blog: Blog,
+    user,
+    title: str | _Unset = UNSET,
+    standfirst: str | _Unset = UNSET,
+    status: str | _Unset = UNSET,
+    coverage_start: datetime | None | _Unset = UNSET,
+) -> Blog:
+    """Edit a blog's title, standfirst or coverage start; open or reopen it.
+
+    Closing needs a closing note, so it goes through :func:`blog_close`.
+    """
+    require(permissions.can_edit_blog, user, blog, "Only editors can change a blog.")
+    with transaction.atomic():
+        lock_blog(blog)
+        changed = False
+        if title is not UNSET:
+            title = (title or "").strip()
+            if not title or len(title) > 200:
+                raise Invalid("The title must be 1 to 200 characters.", field="title")
+            changed |= title != blog.title
+            blog.title = title
+        if standfirst is not UNSET:
+            if len(standfirst or "") > settings.LIVEBLOG_MAX_BODY_CHARS:
+                raise TooLarge("The standfirst is too long.", field="standfirst")
+            changed |= (standfirst or "") != blog.standfirst
+            blog.standfirst = standfirst or ""
+            blog.standfirst_html = render_markdown(blog.standfirst)
+        if coverage_start is not UNSET:
+            changed |= coverage_start != blog.coverage_start
+            blog.coverage_start = coverage_start
+        if status is not UNSET and status != blog.status:
+            if status == Blog.Status.CLOSED:
+                raise Invalid("Close a blog with a closing note (POST …/close).", field="status")
+            if status not in Blog.Status.values:
+                raise Invalid(f"Unknown status '{status}'.", field="status")
+            if status == Blog.Status.DRAFT and blog.status != Blog.Status.DRAFT:
+                raise Conflict("A blog that has gone live cannot go back to draft.", field="status")
+            if status == Blog.Status.LIVE:
+                blog.coverage_start = blog.coverage_start or timezone.now()
+                blog.coverage_end = None
+            blog.status = status
+            changed = True
+        if not changed:
+            return blog
+        blog.save(update_fields=BLOG_FIELDS)
+        blog_event(blog)
+    return blog
+
+
+def blog_open(*, blog: Blog, user) -> Blog:
+    """Take a draft blog live, or reopen a closed one."""
+    return blog_update(blog=blog, user=user, status=Blog.Status.LIVE)
+
+
+def blog_close(*, blog: Blog, user, body: str, headline: str = "") -> Entry:
+    """Post the closing note, pin it, end coverage and close the blog."""
+    require(permissions.can_edit_blog, user, blog, "Only editors can close a blog.")
+    body = clean_body(body)
+    headline = clean_headline(headline)
+    with transaction.atomic():
+        lock_blog(blog)
+        if blog.is_closed:
+            raise Conflict("This blog is already closed.")
+        now = timezone.now()
+        entry = Entry(
+            blog=blog,
+            kind=Entry.Kind.CLOSING,
+            headline=headline,
+            **rendered_body(body),
+            pinned=True,
+            created_by=user,
+        )
+        go_live(entry, user, now)
+        entry.save()
+        set_new_authors(entry, authors_for(None, user))
+        snapshot(entry, user)
+        entry_event(entry, Event.Type.ENTRY_PUBLISHED)
+        blog.status = Blog.Status.CLOSED
+        blog.coverage_start = blog.coverage_start or now
+        blog.coverage_end = now
+        blog.save(update_fields=BLOG_FIELDS)
+        blog_event(blog, Event.Type.BLOG_CLOSED)
+    return entry

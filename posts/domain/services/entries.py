@@ -1,0 +1,322 @@
+"""Entries: write, edit, publish, schedule, approve, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from posts.domain import permissions, selectors
+from posts.domain.errors import Conflict, Invalid, NotFound
+from posts.domain.models import (
+    Blog,
+    Entry,
+    Event,
+)
+from posts.domain.serializers import entry_dict
+
+from ._writing import (
+    authors_for,
+    cache_authors,
+    clean_body,
+    clean_headline,
+    clean_kind,
+    clean_publish_at,
+    go_live,
+    rendered_body,
+    set_new_authors,
+    snapshot,
+    unpin_others,
+)
+from .blogs import blog_close
+from .outbox import UNSET, _Unset, entry_event, lock_blog, require
+
+
+def entry_create(
+    *,
+    blog: Blog,
+    user,
+    body: str,
+    headline: str = "",
+    kind: str = Entry.Kind.UPDATE,
+    key_event: bool = False,
+    pinned: bool = False,
+    status: str = Entry.Status.PUBLISHED,
+    publish_at: datetime | None = None,
+    authors=None,
+    submit: bool = False,
+) -> Entry:
+    """Write an entry: published now, scheduled, or kept as a draft.
+
+    A contributor may only write drafts; ``submit=True`` puts the draft in
+    the editors' approval queue. A published closing note closes the blog.
+    """
+    if kind == Entry.Kind.CLOSING and status == Entry.Status.PUBLISHED:
+        return blog_close(blog=blog, user=user, body=body, headline=headline)
+    require(permissions.can_write, user, blog, "You are not on this blog's team.")
+    body = clean_body(body)
+    headline = clean_headline(headline)
+    kind = clean_kind(kind)
+    if status not in {Entry.Status.DRAFT, Entry.Status.SCHEDULED, Entry.Status.PUBLISHED}:
+        raise Invalid("A new entry is 'draft', 'scheduled' or 'published'.", field="status")
+    if status != Entry.Status.DRAFT:
+        require(
+            permissions.can_publish, user, blog,
+            "Contributors cannot publish; save a draft and submit it for approval.",
+        )
+    if status == Entry.Status.SCHEDULED:
+        publish_at = clean_publish_at(publish_at)
+    elif publish_at is not None and status == Entry.Status.PUBLISHED:
+        raise Invalid("publish_at goes with status 'scheduled'.", field="publish_at")
+    with transaction.atomic():
+        lock_blog(blog)
+        if blog.is_closed:
+            raise Conflict("This blog is closed; reopen it to post again.")
+        entry = Entry(
+            blog=blog,
+            kind=kind,
+            headline=headline,
+            **rendered_body(body),
+            key_event=bool(key_event),
+            pinned=bool(pinned),
+            status=status,
+            publish_at=publish_at if status == Entry.Status.SCHEDULED else None,
+            awaiting_approval=bool(submit) and status == Entry.Status.DRAFT,
+            created_by=user,
+        )
+        if status == Entry.Status.PUBLISHED:
+            go_live(entry, user, timezone.now())
+        entry.save()
+        set_new_authors(entry, authors_for(authors, user))
+        snapshot(entry, user)
+        if entry.is_published:
+            entry_event(entry, Event.Type.ENTRY_PUBLISHED)
+    return entry
+
+
+def _locked_entry(entry: Entry) -> Entry:
+    try:
+        return Entry.objects.select_for_update().select_related("blog").get(pk=entry.pk)
+    except Entry.DoesNotExist as exc:
+        raise NotFound("No such entry.") from exc
+
+
+def _require_entry_rights(user, entry: Entry) -> None:
+    """Anyone on the team may change their own unpublished draft; everything
+    else (published entries, others' entries) needs a reporter or editor."""
+    own_draft = entry.created_by_id == getattr(user, "pk", None) and entry.status in {
+        Entry.Status.DRAFT,
+    }
+    check = permissions.can_write if own_draft else permissions.can_publish
+    require(check, user, entry.blog, "You cannot change this entry.")
+
+
+def entry_edit(
+    *,
+    entry: Entry,
+    user,
+    version: int,
+    headline: str | _Unset = UNSET,
+    body: str | _Unset = UNSET,
+    kind: str | _Unset = UNSET,
+    key_event: bool | _Unset = UNSET,
+    pinned: bool | _Unset = UNSET,
+    status: str | _Unset = UNSET,
+    publish_at: datetime | None | _Unset = UNSET,
+    authors=UNSET,
+) -> Entry:
+    """Change an entry, refusing a stale ``version`` with the current one.
+
+    A headline or body change after publication sets ``updated_at`` (the
+    "Updated HH:MM" marker); the entry keeps its place in the timeline.
+    """
+    with transaction.atomic():
+        lock_blog(entry.blog)
+        current = _locked_entry(entry)
+        if current.status == Entry.Status.DELETED:
+            raise Conflict("This entry was deleted.", current=None)
+        _require_entry_rights(user, current)
+        if version != current.version:
+            raise Conflict(
+                f"Someone else saved this entry first (you edited version {version}, it is now "
+                f"version {current.version}). Review their change and edit again.",
+                current=entry_dict(selectors.entry_with_byline(current)),
+            )
+        was_published = current.is_published
+        content_changed = False
+        changed = False
+        if headline is not UNSET:
+            headline = clean_headline(headline)
+            content_changed |= headline != current.headline
+            current.headline = headline
+        if body is not UNSET:
+            body = clean_body(body)
+            if body != current.body:
+                content_changed = True
+                for field, value in rendered_body(body).items():
+                    setattr(current, field, value)
+        changed |= content_changed
+        if kind is not UNSET:
+            kind = clean_kind(kind)
+            if kind == Entry.Kind.CLOSING and current.kind != Entry.Kind.CLOSING:
+                raise Invalid("Close the blog to post a closing note.", field="kind")
+            changed |= kind != current.kind
+            current.kind = kind
+        if key_event is not UNSET:
+            changed |= bool(key_event) != current.key_event
+            current.key_event = bool(key_event)
+        if pinned is not UNSET:
+            pinned = bool(pinned)
+            if pinned != current.pinned:
+                changed = True
+                current.pinned = pinned
+                if pinned and was_published:
+                    unpin_others(current, user)
+        if authors is not UNSET:
+            new_authors = authors_for(authors, user)
+            if {a.pk for a in new_authors} != set(current.authors.values_list("pk", flat=True)):
+                current.authors.set(new_authors)
+                cache_authors(current, new_authors)
+                changed = True
+        goes_live = False
+        if status is not UNSET and status != current.status:
+            if was_published:
+                raise Invalid("A published entry cannot go back; delete it instead.", field="status")
+            if status == Entry.Status.DELETED:
+                raise Invalid("Delete an entry with DELETE.", field="status")
+            if status not in Entry.Status.values:
+                raise Invalid(f"Unknown status '{status}'.", field="status")
+            if status != Entry.Status.DRAFT:
+                require(permissions.can_publish, user, current.blog, "Contributors cannot publish.")
+            if current.blog.is_closed and status != Entry.Status.DRAFT:
+                raise Conflict("This blog is closed; reopen it to publish.")
+            current.status = status
+            changed = True
+            goes_live = status == Entry.Status.PUBLISHED
+            if status == Entry.Status.SCHEDULED:
+                current.publish_at = clean_publish_at(
+                    publish_at if publish_at is not UNSET else current.publish_at
+                )
+        elif publish_at is not UNSET and current.status == Entry.Status.SCHEDULED:
+            current.publish_at = clean_publish_at(publish_at)
+            changed = True
+        if not changed:
+            return current
+        now = timezone.now()
+        if goes_live:
+            go_live(current, user, now)
+        if was_published and content_changed:
+            current.updated_at = now
+        current.version += 1
+        current.save()
+        snapshot(current, user)
+        if goes_live:
+            entry_event(current, Event.Type.ENTRY_PUBLISHED)
+        elif was_published:
+            entry_event(current, Event.Type.ENTRY_UPDATED)
+    return current
+
+
+def entry_publish(*, entry: Entry, user) -> Entry:
+    """Publish a draft or scheduled entry now."""
+    with transaction.atomic():
+        lock_blog(entry.blog)
+        current = _locked_entry(entry)
+        require(permissions.can_publish, user, current.blog, "Contributors cannot publish.")
+        if current.is_published:
+            return current
+        if current.status == Entry.Status.DELETED:
+            raise Conflict("This entry was deleted.")
+        if current.blog.is_closed:
+            raise Conflict("This blog is closed; reopen it to publish.")
+        go_live(current, user, timezone.now())
+        current.version += 1
+        current.save()
+        snapshot(current, user)
+        entry_event(current, Event.Type.ENTRY_PUBLISHED)
+    return current
+
+
+def entry_schedule(*, entry: Entry, user, publish_at: datetime) -> Entry:
+    return entry_edit(
+        entry=entry, user=user, version=entry.version, status=Entry.Status.SCHEDULED, publish_at=publish_at
+    )
+
+
+def entry_submit(*, entry: Entry, user) -> Entry:
+    """A contributor hands a draft to the editors' approval queue."""
+    with transaction.atomic():
+        lock_blog(entry.blog)
+        current = _locked_entry(entry)
+        _require_entry_rights(user, current)
+        if current.status != Entry.Status.DRAFT:
+            raise Conflict("Only drafts can be submitted for approval.")
+        current.awaiting_approval = True
+        current.save(update_fields=["awaiting_approval", "modified_at"])
+    return current
+
+
+def entry_approve(*, entry: Entry, user) -> Entry:
+    """An editor publishes a contributor's submitted draft."""
+    require(permissions.can_edit_blog, user, entry.blog, "Only editors can approve drafts.")
+    return entry_publish(entry=entry, user=user)
+
+
+def entry_delete(*, entry: Entry, user, version: int | None = None) -> Entry:
+    """Remove an entry from readers' view; its history stays for editors."""
+    with transaction.atomic():
+        lock_blog(entry.blog)
+        current = _locked_entry(entry)
+        if current.status == Entry.Status.DELETED:
+            return current
+        _require_entry_rights(user, current)
+        if version is not None and version != current.version:
+            raise Conflict(
+                f"Someone else saved this entry first (version {current.version}).",
+                current=entry_dict(current),
+            )
+        was_published = current.is_published
+        current.status = Entry.Status.DELETED
+        current.pinned = False
+        current.awaiting_approval = False
+        current.version += 1
+        current.save()
+        snapshot(current, user)
+        if was_published:
+            entry_event(current, Event.Type.ENTRY_DELETED)
+    return current
+
+
+def entry_pin(*, entry: Entry, user, pinned: bool = True) -> Entry:
+    return entry_edit(entry=entry, user=user, version=entry.version, pinned=pinned)
+
+
+def entry_set_key_event(*, entry: Entry, user, key_event: bool) -> Entry:
+    return entry_edit(entry=entry, user=user, version=entry.version, key_event=key_event)
+
+
+def publish_due_entries(*, now: datetime | None = None) -> int:
+    """Publish scheduled entries whose time has come; returns how many.
+
+    Safe to run from several processes at once: each entry is re-checked
+    under its blog's lock, so it is published exactly once.
+    """
+    now = now or timezone.now()
+    published = 0
+    due = list(
+        Entry.objects.filter(status=Entry.Status.SCHEDULED, publish_at__lte=now).values_list("pk", "blog_id")
+    )
+    for entry_id, blog_id in due:
+        with transaction.atomic():
+            blog = Blog.objects.select_for_update().get(pk=blog_id)
+            entry = Entry.objects.select_for_update().select_related("blog").get(pk=entry_id)
+            if entry.status != Entry.Status.SCHEDULED or blog.is_closed:
+                continue
+            go_live(entry, None, now)
+            entry.version += 1
+            entry.save()
+            snapshot(entry, None)
+            entry_event(entry, Event.Type.ENTRY_PUBLISHED)
+            published += 1
+    return published

@@ -1,0 +1,13 @@
+"""Celery tasks that run domain services on a clock (beat)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(ignore_result=True)
+def publish_scheduled_task() -> int:
+    """Publish scheduled entries whose time has come (exactly once each)."""
+    from posts.domain import services  # HackSoft: the task imports the service in its body
+
+    return services.publish_due_entries()

@@ -1,0 +1,295 @@
+"""Django admin for editors. Saving a blog or entry goes through the
+services, so an admin edit is versioned and announced like any other."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+
+from posts.domain import services
+from posts.domain.errors import ServiceError
+from posts.domain.models import (
+    ApiToken,
+    Author,
+    Blog,
+    Entry,
+    EntryRevision,
+    Event,
+    Membership,
+    PushSubscription,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookPartner,
+)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+class ServiceForm(forms.ModelForm):
+    """A ModelForm whose clean() performs the change through the services.
+
+    The admin validates and saves inside one transaction; running the
+    service in clean() means a refusal (stale version, closed blog, role)
+    comes back as an error next to the field with the editor's input kept.
+    Model validation is skipped: the services validate, and the row they
+    saved would otherwise collide with the unsaved instance.
+    """
+
+    request = None
+    result = None
+
+    def perform(self, data: dict):
+        raise NotImplementedError
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            self.result = self.perform(data)
+        except ServiceError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return data
+
+    def _post_clean(self):
+        pass
+
+
+class ServiceAdminMixin:
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.request = request
+        return form
+
+    def save_model(self, request, obj, form, change):
+        saved = type(obj).objects.get(pk=form.result.pk)
+        obj.__dict__.update(saved.__dict__)
+
+    def save_related(self, request, form, formsets, change):
+        # Relations were set by the service; inlines here are read-only or
+        # ordinary (team memberships).
+        for formset in formsets:
+            formset.instance = form.instance
+            self.save_formset(request, form, formset, change=change)
+
+
+class BlogForm(ServiceForm):
+    def perform(self, data):
+        user = self.request.user
+        if self.instance.pk is None:
+            return services.blog_create(
+                user=user, title=data["title"], standfirst=data.get("standfirst", ""),
+                status=data["status"], slug=data.get("slug") or None,
+                coverage_start=data.get("coverage_start"),
+            )
+        fields = {k: data[k] for k in self.changed_data if k in {"title", "standfirst", "status", "coverage_start"}}
+        return services.blog_update(blog=Blog.objects.get(pk=self.instance.pk), user=user, **fields)
+
+
+@admin.register(Blog)
+class BlogAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    form = BlogForm
+    list_display = ["title", "slug", "status", "coverage_start", "coverage_end", "last_seq"]
+    list_filter = ["status"]
+    search_fields = ["title", "slug"]
+    readonly_fields = ["last_seq", "coverage_end", "created_at", "modified_at"]
+    inlines = [MembershipInline]
+    fields = ["title", "slug", "standfirst", "status", "coverage_start", "coverage_end", "last_seq"]
+
+    def get_readonly_fields(self, request, obj=None):
+        ro = list(super().get_readonly_fields(request, obj))
+        return ro + ["slug"] if obj is not None else ro
+
+
+class RevisionInline(admin.TabularInline):
+    model = EntryRevision
+    extra = 0
+    can_delete = False
+    fields = ["version", "status", "headline", "body", "edited_by", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class EntryForm(ServiceForm):
+    def perform(self, data):
+        user = self.request.user
+        authors = list(data.get("authors") or []) or None
+        if self.instance.pk is None:
+            return services.entry_create(
+                blog=data["blog"], user=user, body=data["body"], headline=data.get("headline", ""),
+                kind=data["kind"], key_event=data["key_event"], pinned=data["pinned"],
+                status=data["status"], publish_at=data.get("publish_at"), authors=authors,
+            )
+        current = Entry.objects.select_related("blog").get(pk=self.instance.pk)
+        editable = {"headline", "body", "kind", "key_event", "pinned", "status", "publish_at"}
+        changes = {k: data[k] for k in self.changed_data if k in editable}
+        if "authors" in self.changed_data:
+            changes["authors"] = authors or []
+        return services.entry_edit(entry=current, user=user, version=current.version, **changes)
+
+
+@admin.register(Entry)
+class EntryAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    form = EntryForm
+    list_display = ["__str__", "blog", "kind", "status", "key_event", "pinned", "published_at", "updated_at"]
+    list_filter = ["status", "kind", "key_event", "pinned", "blog"]
+    search_fields = ["headline", "body"]
+    autocomplete_fields = ["authors"]
+    readonly_fields = ["published_at", "updated_at", "version", "awaiting_approval"]
+    fields = [
+        "blog", "kind", "headline", "body", "authors", "status", "publish_at",
+        "key_event", "pinned", "awaiting_approval", "published_at", "updated_at", "version",
+    ]
+    inlines = [RevisionInline]
+    actions = ["approve_selected", "delete_selected_entries"]
+
+    def get_readonly_fields(self, request, obj=None):
+        ro = list(super().get_readonly_fields(request, obj))
+        return ro + ["blog"] if obj is not None else ro
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting goes through the service (a soft delete readers are told of).
+        return False
+
+    @admin.action(description="Approve (publish) selected drafts")
+    def approve_selected(self, request, queryset):
+        self._run(request, queryset, lambda e: services.entry_approve(entry=e, user=request.user))
+
+    @admin.action(description="Delete selected entries (readers are told)")
+    def delete_selected_entries(self, request, queryset):
+        self._run(request, queryset, lambda e: services.entry_delete(entry=e, user=request.user))
+
+    def _run(self, request, queryset, action):
+        done = 0
+        for entry in queryset.select_related("blog"):
+            try:
+                action(entry)
+                done += 1
+            except ServiceError as exc:
+                self.message_user(request, f"Entry {entry.pk}: {exc.message}", level=messages.ERROR)
+        if done:
+            self.message_user(request, f"{done} entr{'y' if done == 1 else 'ies'} done.")
+
+
+@admin.register(Author)
+class AuthorAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "role"]
+    list_filter = ["role"]
+    search_fields = ["display_name", "user__username", "user__first_name", "user__last_name"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked"]
+    list_filter = ["revoked"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked"]
+    autocomplete_fields = ["user"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, key = services.token_create(user=obj.user, name=obj.name)
+        obj.pk = token.pk
+        self.message_user(request, f"Token created. Copy it now, it is not shown again: {key}")
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["blog", "seq", "type", "created_at", "fanned_out_at"]
+    list_filter = ["type", "blog"]
+    readonly_fields = ["blog", "seq", "type", "payload", "created_at", "fanned_out_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "status_code", "error", "duration_ms"]
+
+
+@admin.register(WebhookPartner)
+class WebhookPartnerAdmin(admin.ModelAdmin):
+    """Partners are registered and edited through the services (URL guard,
+    secret shown once); paused partners show why, and can be resumed."""
+
+    list_display = ["__str__", "url", "active", "paused_at", "pause_reason", "consecutive_failures", "last_success_at"]
+    list_filter = ["active"]
+    fields = [
+        "name", "url", "blogs", "event_types", "active",
+        "paused_at", "pause_reason", "consecutive_failures", "failing_since", "last_success_at",
+    ]
+    readonly_fields = ["paused_at", "pause_reason", "consecutive_failures", "failing_since", "last_success_at"]
+    filter_horizontal = ["blogs"]
+    actions = ["pause_selected", "resume_selected"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "url":
+            kwargs["assume_scheme"] = "https"
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            if not change:
+                partner, secret = services.webhook_partner_create(
+                    user=request.user, url=data["url"], name=data.get("name", ""),
+                    blogs=list(data.get("blogs") or []), event_types=data.get("event_types") or [],
+                )
+                obj.pk = partner.pk
+                self.message_user(request, f"Partner registered. Copy its signing secret now, it is not shown again: {secret}")
+            else:
+                editable = {"url", "name", "event_types", "active", "blogs"}
+                changes = {k: data[k] for k in form.changed_data if k in editable}
+                if "blogs" in changes:
+                    changes["blogs"] = list(changes["blogs"])
+                services.webhook_partner_update(partner=WebhookPartner.objects.get(pk=obj.pk), user=request.user, **changes)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+
+    def save_related(self, request, form, formsets, change):
+        # Blogs are set by the services.
+        pass
+
+    @admin.action(description="Pause deliveries to selected partners")
+    def pause_selected(self, request, queryset):
+        for partner in queryset:
+            services.webhook_partner_pause(
+                partner=partner, user=request.user, reason=f"Paused by {request.user.get_username()} in the admin."
+            )
+
+    @admin.action(description="Resume selected partners (owed deliveries are sent)")
+    def resume_selected(self, request, queryset):
+        for partner in queryset:
+            services.webhook_partner_resume(partner=partner, user=request.user)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["msg_id", "partner", "event", "status", "attempts", "last_status_code", "delivered_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    inlines = [AttemptInline]
+
+
+@admin.register(PushSubscription)
+class PushSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["blog", "endpoint", "created_at"]
