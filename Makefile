@@ -6,12 +6,19 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 export PORT HOST
 
-.PHONY: run test lint serve-prod bench bench-ci clean browser
+.PHONY: run test lint serve-prod bench bench-ci clean system-packages
 
+# Running needs requirements.txt; tests, benches and lint add requirements-dev.txt.
 $(BIN)/.installed: requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
-	touch $@
+	@echo "==> installing what running needs into $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	@echo "==> installing test, bench and lint tools"
+	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
 
 run: $(BIN)/.installed
 	$(BIN)/python manage.py migrate --noinput
@@ -19,16 +26,18 @@ run: $(BIN)/.installed
 	@echo "Live blog on http://$(HOST):$(PORT)/  (desk: /desk/, admin: /admin/)"
 	$(BIN)/uvicorn liveblog.asgi:application --host $(HOST) --port $(PORT) --no-access-log
 
-browser:
-	@scripts/ensure-chromium
+system-packages:
+	@scripts/ensure-system-packages
 
-test: $(BIN)/.installed browser
+test: $(BIN)/.installed-dev system-packages
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3* staticfiles
@@ -39,9 +48,9 @@ serve-prod: $(BIN)/.installed
 	deploy/serve-prod
 
 # Benchmark of the production profile; writes bench/RESULTS.md (bench/README.md).
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed-dev
 	bench/run
 
 # The same measurements, small and quick (run by .ci/run).
-bench-ci: $(BIN)/.installed
+bench-ci: $(BIN)/.installed-dev
 	bench/run --ci
