@@ -1,19 +1,6 @@
-"""The Celery app. Embedded default: tasks run eagerly in-process; with
-``REDIS_URL`` set they go through Redis to ``celery -A liveblog worker``,
-and ``celery -A liveblog beat`` (or ``worker -B``) runs the schedule below.
-
-Beat, every ``LIVEBLOG_SWEEP_SECONDS`` (2 s by default):
-
-- ``posts.delivery.tasks.sweep_task`` re-enqueues events whose fan-out was never
-  confirmed and webhook deliveries that are due (retries, or a worker died
-  holding them);
-- ``posts.domain.tasks.publish_scheduled_task`` publishes scheduled entries whose time
-  has come. Running two beats is safe: each entry is re-checked under its
-  blog's lock and published once.
-
-Both expire after one interval so a stopped worker does not come back to a
-queue full of stale sweeps.
-"""
+"""The Celery app: eager in-process by default; with ``REDIS_URL`` through
+Redis to workers, beat running the sweep and scheduled publishing every
+``LIVEBLOG_SWEEP_SECONDS``. See docs/events.md#beat."""
 
 import gc
 import os

@@ -1,18 +1,6 @@
-"""Load everything a request will need at start-up, then take the start-up
-heap out of the garbage collector's sight.
-
-Why: an app process holds ~130,000 long-lived objects once Django, the URL
-conf, django-ninja's schemas and Celery are imported. CPython's full (gen 2)
-collection walks all of them: measured 52 ms per collection in this project
-(``gc.collect()`` after loading the URL conf, PostgreSQL + Redis settings).
-Those collections land on random requests and were the publish API's p99
-tail in the bench (bench/PROFILING.md). :func:`gc.freeze` moves the objects
-alive now into a permanent generation that collections skip (0.002 ms
-afterwards); objects created later are collected as usual.
-
-Called by ``liveblog/asgi.py`` and ``liveblog/wsgi.py`` once the application
-exists, and by the Celery worker in each child process (``liveblog/celery.py``).
-"""
+"""Load what a request needs at start-up, then ``gc.freeze()`` that heap so
+full collections skip it (52 ms → 0.002 ms each; bench/PROFILING.md,
+docs/performance.md)."""
 
 import gc
 

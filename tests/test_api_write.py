@@ -65,6 +65,7 @@ def test_writes_need_a_valid_token(client, blog, reporter):
         response = client.post(f"/api/blogs/{blog.slug}/entries", data={"body": "x"},
                                content_type="application/json", **headers)
         assert response.status_code == 401
+        assert response.json()["code"] == "unauthorized"
         assert "token" in response.json()["detail"]
     token, key = services.token_create(user=reporter)
     services.token_revoke(token=token)
@@ -77,6 +78,7 @@ def test_reporters_cannot_create_blogs_and_contributors_cannot_publish(client, b
     assert Api(client, reporter).post("/blogs", {"title": "Mine"}).status_code == 403
     response = Api(client, contributor).post(f"/blogs/{blog.slug}/entries", {"body": "hi"})
     assert response.status_code == 403
+    assert response.json()["code"] == "not_allowed"
     assert "publish" in response.json()["detail"]
 
 
@@ -114,12 +116,14 @@ def test_bad_entry_input_is_a_422_naming_the_field(as_reporter, blog, body, fiel
     assert response.status_code == 422, response.content
     error = response.json()
     assert error["field"] == field
+    assert error["code"] == "invalid"
     assert field in error["detail"] or error["detail"]
 
 
 def test_a_body_that_is_not_json_is_a_400(as_reporter, blog):
     response = as_reporter.post(f"/blogs/{blog.slug}/entries", raw="{not json")
     assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
     assert "JSON" in response.json()["detail"]
 
 
@@ -127,6 +131,7 @@ def test_oversized_bodies_are_413(as_reporter, blog, settings):
     too_long = "x" * (settings.LIVEBLOG_MAX_BODY_CHARS + 1)
     response = as_reporter.post(f"/blogs/{blog.slug}/entries", {"body": too_long})
     assert response.status_code == 413
+    assert response.json()["code"] == "too_large"
     assert "limit" in response.json()["detail"]
     huge = "y" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)
     response = as_reporter.post(f"/blogs/{blog.slug}/entries", {"body": huge})
@@ -154,6 +159,7 @@ def test_stale_version_is_a_409_carrying_the_current_entry(as_reporter, blog, re
     response = as_reporter.patch(f"/blogs/{blog.slug}/entries/{entry.pk}", {"version": 1, "body": "Mine"})
     assert response.status_code == 409
     error = response.json()
+    assert error["code"] == "stale_version"
     assert "version" in error["detail"]
     assert error["current"]["body"] == "Editor's fix" and error["current"]["version"] == 2
     entry.refresh_from_db()
@@ -191,12 +197,22 @@ def test_editor_patches_and_closes_a_blog(as_editor, blog):
     assert data["status"] == "closed" and data["coverage_end"]
     assert data["pinned"]["kind"] == "closing" and data["pinned"]["headline"] == "Goodnight"
     again = as_editor.post(f"/blogs/{blog.slug}/close", {"body": "Again"})
-    assert again.status_code == 409
-    assert as_editor.post(f"/blogs/{blog.slug}/entries", {"body": "late"}).status_code == 409
+    assert again.status_code == 409 and again.json()["code"] == "blog_already_closed"
+    late = as_editor.post(f"/blogs/{blog.slug}/entries", {"body": "late"})
+    assert late.status_code == 409 and late.json()["code"] == "blog_closed"
 
 
 def test_blog_create_rejects_taken_slugs_and_bad_status(as_editor, blog):
-    assert as_editor.post("/blogs", {"title": "X", "slug": blog.slug}).status_code == 409
+    taken = as_editor.post("/blogs", {"title": "X", "slug": blog.slug})
+    assert taken.status_code == 409 and taken.json()["code"] == "slug_taken"
     response = as_editor.post("/blogs", {"title": "X", "status": "closed"})
     assert response.status_code == 422 and response.json()["field"] == "status"
     assert Blog.objects.count() == 1
+
+
+def test_every_error_code_is_listed_in_the_openapi_document(client):
+    from posts.domain.errors import ErrorCode
+
+    document = client.get("/api/openapi.json").json()
+    assert document["components"]["schemas"]["ErrorCode"]["enum"] == [c.value for c in ErrorCode]
+    assert "code" in document["components"]["schemas"]["ErrorOut"]["required"]

@@ -1,39 +1,86 @@
-"""Errors the services raise. Each carries the HTTP status a surface should
-answer with and a message meant for a person, so the API, the desk and the
-admin can pass it on unchanged."""
+"""Errors the services raise. Each has a stable machine ``code`` (one
+:class:`ErrorCode`: clients and tests match on it, never on the text), the
+HTTP status a surface answers with, and a message meant for a person that
+says how to fix it. Each edge maps them once (API handler, desk, admin)."""
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Every error code the API and the desk can answer with. Renaming one
+    is a change of the public contract (they are listed in the OpenAPI
+    document)."""
+
+    # 400-415: the request itself
+    BAD_REQUEST = "bad_request"
+    UNAUTHORIZED = "unauthorized"
+    NOT_ALLOWED = "not_allowed"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    GONE = "gone"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    # 409: the state of things forbids it now
+    STALE_VERSION = "stale_version"
+    SLUG_TAKEN = "slug_taken"
+    BLOG_CLOSED = "blog_closed"
+    BLOG_ALREADY_CLOSED = "blog_already_closed"
+    BLOG_NOT_LIVE = "blog_not_live"
+    BLOG_WENT_LIVE = "blog_went_live"
+    ENTRY_DELETED = "entry_deleted"
+    NOT_A_DRAFT = "not_a_draft"
+    # 422: a value is wrong
+    INVALID = "invalid"
+    INVALID_CURSOR = "invalid_cursor"
+    NOT_TEAM_MEMBER = "not_team_member"
+    # 503: try again later
+    UNAVAILABLE = "unavailable"
 
 
 class ServiceError(Exception):
     status_code = 400
+    default_code = ErrorCode.BAD_REQUEST
 
-    def __init__(self, message: str, *, field: str | None = None, current: dict | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        field: str | None = None,
+        current: dict | None = None,
+    ):
         super().__init__(message)
-        self.message = message
+        self.message = str(message)
+        self.code = code or self.default_code
         self.field = field
         self.current = current
 
 
 class NotAllowed(ServiceError):
     status_code = 403
+    default_code = ErrorCode.NOT_ALLOWED
 
 
 class NotFound(ServiceError):
     status_code = 404
+    default_code = ErrorCode.NOT_FOUND
 
 
 class Conflict(ServiceError):
-    """A stale version, a taken slug, or a change the blog's state forbids.
-
-    For stale edits ``current`` holds the entry as it now stands."""
+    """A change the current state forbids; for a stale edit (code
+    ``stale_version``) ``current`` holds the entry as it now stands."""
 
     status_code = 409
+    default_code = ErrorCode.STALE_VERSION
 
 
 class TooLarge(ServiceError):
     status_code = 413
+    default_code = ErrorCode.TOO_LARGE
 
 
 class Invalid(ServiceError):
     status_code = 422
+    default_code = ErrorCode.INVALID

@@ -8,9 +8,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from posts.domain import permissions
-from posts.domain.errors import Conflict, Invalid, TooLarge
+from posts.domain.errors import Conflict, ErrorCode, Invalid, TooLarge
 from posts.domain.models import (
     Blog,
     Entry,
@@ -67,7 +68,7 @@ def blog_create(
             if slug != slugify(slug) or len(slug) > 80:
                 raise Invalid("A slug is lowercase letters, digits and hyphens (at most 80).", field="slug")
             if Blog.objects.filter(slug=slug).exists():
-                raise Conflict(f"The slug '{slug}' is taken.", field="slug")
+                raise Conflict(_("The slug '%(slug)s' is taken.") % {"slug": slug}, code=ErrorCode.SLUG_TAKEN, field="slug")
         else:
             slug = _unique_slug(title)
         now = timezone.now()
@@ -82,7 +83,7 @@ def blog_create(
                     coverage_start=coverage_start or (now if status == Blog.Status.LIVE else None),
                 )
         except IntegrityError as exc:
-            raise Conflict(f"The slug '{slug}' is taken.", field="slug") from exc
+            raise Conflict(_("The slug '%(slug)s' is taken.") % {"slug": slug}, code=ErrorCode.SLUG_TAKEN, field="slug") from exc
         Membership.objects.create(blog=blog, user=user, role=Role.EDITOR)
         lock_blog(blog)
         blog_event(blog)
@@ -127,7 +128,9 @@ def blog_update(
             if status not in Blog.Status.values:
                 raise Invalid(f"Unknown status '{status}'.", field="status")
             if status == Blog.Status.DRAFT and blog.status != Blog.Status.DRAFT:
-                raise Conflict("A blog that has gone live cannot go back to draft.", field="status")
+                raise Conflict(
+                    _("A blog that has gone live cannot go back to draft."), code=ErrorCode.BLOG_WENT_LIVE, field="status"
+                )
             if status == Blog.Status.LIVE:
                 blog.coverage_start = blog.coverage_start or timezone.now()
                 blog.coverage_end = None
@@ -153,7 +156,7 @@ def blog_close(*, blog: Blog, user, body: str, headline: str = "") -> Entry:
     with transaction.atomic():
         lock_blog(blog)
         if blog.is_closed:
-            raise Conflict("This blog is already closed.")
+            raise Conflict(_("This blog is already closed."), code=ErrorCode.BLOG_ALREADY_CLOSED)
         now = timezone.now()
         entry = Entry(
             blog=blog,

@@ -6,9 +6,10 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from posts.domain import permissions, selectors
-from posts.domain.errors import Conflict, Invalid, NotFound
+from posts.domain.errors import Conflict, ErrorCode, Invalid, NotFound
 from posts.domain.models import (
     Blog,
     Entry,
@@ -72,7 +73,7 @@ def entry_create(
     with transaction.atomic():
         lock_blog(blog)
         if blog.is_closed:
-            raise Conflict("This blog is closed; reopen it to post again.")
+            raise Conflict(_("This blog is closed; reopen it to post again."), code=ErrorCode.BLOG_CLOSED)
         entry = Entry(
             blog=blog,
             kind=kind,
@@ -135,12 +136,13 @@ def entry_edit(
         lock_blog(entry.blog)
         current = _locked_entry(entry)
         if current.status == Entry.Status.DELETED:
-            raise Conflict("This entry was deleted.", current=None)
+            raise Conflict(_("This entry was deleted."), code=ErrorCode.ENTRY_DELETED, current=None)
         _require_entry_rights(user, current)
         if version != current.version:
             raise Conflict(
                 f"Someone else saved this entry first (you edited version {version}, it is now "
                 f"version {current.version}). Review their change and edit again.",
+                code=ErrorCode.STALE_VERSION,
                 current=entry_dict(selectors.entry_with_byline(current)),
             )
         was_published = current.is_published
@@ -190,7 +192,7 @@ def entry_edit(
             if status != Entry.Status.DRAFT:
                 require(permissions.can_publish, user, current.blog, "Contributors cannot publish.")
             if current.blog.is_closed and status != Entry.Status.DRAFT:
-                raise Conflict("This blog is closed; reopen it to publish.")
+                raise Conflict(_("This blog is closed; reopen it to publish."), code=ErrorCode.BLOG_CLOSED)
             current.status = status
             changed = True
             goes_live = status == Entry.Status.PUBLISHED
@@ -227,9 +229,9 @@ def entry_publish(*, entry: Entry, user) -> Entry:
         if current.is_published:
             return current
         if current.status == Entry.Status.DELETED:
-            raise Conflict("This entry was deleted.")
+            raise Conflict(_("This entry was deleted."), code=ErrorCode.ENTRY_DELETED)
         if current.blog.is_closed:
-            raise Conflict("This blog is closed; reopen it to publish.")
+            raise Conflict(_("This blog is closed; reopen it to publish."), code=ErrorCode.BLOG_CLOSED)
         go_live(current, user, timezone.now())
         current.version += 1
         current.save()
@@ -251,7 +253,7 @@ def entry_submit(*, entry: Entry, user) -> Entry:
         current = _locked_entry(entry)
         _require_entry_rights(user, current)
         if current.status != Entry.Status.DRAFT:
-            raise Conflict("Only drafts can be submitted for approval.")
+            raise Conflict(_("Only drafts can be submitted for approval."), code=ErrorCode.NOT_A_DRAFT)
         current.awaiting_approval = True
         current.save(update_fields=["awaiting_approval", "modified_at"])
     return current
@@ -274,6 +276,7 @@ def entry_delete(*, entry: Entry, user, version: int | None = None) -> Entry:
         if version is not None and version != current.version:
             raise Conflict(
                 f"Someone else saved this entry first (version {current.version}).",
+                code=ErrorCode.STALE_VERSION,
                 current=entry_dict(current),
             )
         was_published = current.is_published

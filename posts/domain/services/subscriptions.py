@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from posts.domain.destinations import check_url
-from posts.domain.errors import Conflict, Invalid
+from posts.domain.errors import Conflict, ErrorCode, Invalid
 from posts.domain.models import (
     Blog,
     PushSubscription,
@@ -23,7 +24,7 @@ def push_subscribe(*, blog: Blog, endpoint: str, p256dh: str, auth: str):
     import binascii
 
     if blog.status != Blog.Status.LIVE:
-        raise Conflict("This blog is not live; there is nothing to be notified of.")
+        raise Conflict(_("This blog is not live; there is nothing to be notified of."), code=ErrorCode.BLOG_NOT_LIVE)
     endpoint = check_url(endpoint, field="endpoint")
     if not endpoint.startswith("https://") and not settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE:
         raise Invalid("A push endpoint must be https.", field="endpoint")

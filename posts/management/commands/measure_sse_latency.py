@@ -1,16 +1,5 @@
-"""Measure publish → SSE receive latency with many local readers.
-
-Starts the ASGI app under uvicorn in a thread of this process (as the
-embedded default runs it), opens ``--clients`` SSE connections with
-aiohttp, publishes ``--events`` entries through the services (the fan-out
-runs at commit, in-process, as it does embedded), and prints percentiles
-of the time from calling the service to each reader receiving the event.
-
-Writes a throwaway blog to the configured database; point it at a scratch
-file::
-
-    SQLITE_PATH=/tmp/lb-bench.sqlite3 python manage.py measure_sse_latency --clients 200
-"""
+"""Measure publish → SSE receive latency with many local readers, in-process
+(the embedded default); see docs/performance.md."""
 
 from __future__ import annotations
 

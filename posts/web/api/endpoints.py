@@ -5,7 +5,7 @@ Public reads go through :func:`posts.caching.cached_read` like the pages:
 cached per blog event, ETag/304, Cache-Control and Surrogate-Key. Writes
 call :mod:`posts.services` and answer ``Cache-Control: private, no-store``.
 
-Errors are always JSON ``{"detail": <message>, "field"?: ..., "current"?: ...}``:
+Errors are always JSON ``{"detail": <message>, "code": <ErrorCode>, "field"?, "current"?}``:
 service errors keep their own status (403/404/409/413/422), validation
 errors are 422 with one readable line per problem (``errors`` lists them),
 a body that is not JSON is 400, one over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is
@@ -24,7 +24,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import BaseRenderer
 
 from posts.domain import selectors, services
-from posts.domain.errors import Invalid, NotFound, ServiceError
+from posts.domain.errors import ErrorCode, Invalid, NotFound, ServiceError
 from posts.domain.models import Blog, Entry
 from posts.domain.serializers import blog_dict, entry_dict
 from posts.web.api.schemas import (
@@ -39,6 +39,7 @@ from posts.web.api.schemas import (
     EntryPatchIn,
     ErrorOut,
     UpdatesOut,
+    webhooks_document,
 )
 from posts.web.api.webhooks import router as webhooks_router
 from posts.web.auth import token_auth
@@ -76,6 +77,7 @@ api = NinjaAPI(
     ),
     renderer=ORJSONRenderer(),
     urls_namespace="api",
+    openapi_extra={"webhooks": webhooks_document()},
 )
 
 ERRORS = {400: ErrorOut, 404: ErrorOut, 422: ErrorOut}
@@ -86,8 +88,18 @@ WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409:
 # --- Errors ----------------------------------------------------------------------
 
 
-def _error(request: HttpRequest, status: int, detail: str, **extra) -> HttpResponse:
-    body = {"detail": detail, **{k: v for k, v in extra.items() if v is not None}}
+# The code of an error the framework raises, by status.
+_STATUS_CODES = {
+    400: ErrorCode.BAD_REQUEST, 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.NOT_ALLOWED,
+    404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED, 410: ErrorCode.GONE,
+    413: ErrorCode.TOO_LARGE, 415: ErrorCode.UNSUPPORTED_MEDIA_TYPE, 422: ErrorCode.INVALID,
+    503: ErrorCode.UNAVAILABLE,
+}
+
+
+def _error(request: HttpRequest, status: int, detail: str, *, code: ErrorCode | None = None, **extra) -> HttpResponse:
+    code = code or _STATUS_CODES.get(status, ErrorCode.BAD_REQUEST)
+    body = {"detail": detail, "code": code, **{k: v for k, v in extra.items() if v is not None}}
     response = api.create_response(request, body, status=status)
     response["Cache-Control"] = "no-cache"
     return response
@@ -95,7 +107,7 @@ def _error(request: HttpRequest, status: int, detail: str, **extra) -> HttpRespo
 
 @api.exception_handler(ServiceError)
 def _service_error(request, exc: ServiceError):
-    return _error(request, exc.status_code, exc.message, field=exc.field, current=exc.current)
+    return _error(request, exc.status_code, exc.message, code=exc.code, field=exc.field, current=exc.current)
 
 
 @api.exception_handler(ValidationError)
@@ -216,7 +228,9 @@ def list_entries(request, slug: str, limit: Query[int] = DEFAULT_LIMIT, before: 
         try:
             page = selectors.entries_page(blog=blog, before=before, limit=limit)
         except selectors.InvalidCursor as exc:
-            raise ServiceError(f"{exc}; use the 'next' value of a previous page.", field="before") from exc
+            raise ServiceError(
+                f"{exc}; use the 'next' value of a previous page.", code=ErrorCode.INVALID_CURSOR, field="before"
+            ) from exc
         return _json({"items": [entry_dict(e) for e in page.items], "next": page.next}, blog=blog)
 
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))

@@ -1,7 +1,7 @@
 """API shapes (django-ninja / pydantic).
 
-Output shapes mirror :mod:`posts.serializers` (which builds them, so events
-and replies agree); they are here for the OpenAPI document. Input shapes
+Output shapes of blogs, entries and events are the domain's
+(:mod:`posts.domain.events`, built by :mod:`posts.domain.serializers`). Input shapes
 forbid unknown fields and nulls where a value is required, so a typo in a
 partner's request is a 422 that names the field rather than a silent no-op.
 """
@@ -14,51 +14,27 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import ConfigDict
 
+from posts.domain.errors import ErrorCode
+from posts.domain.events import (
+    AuthorShape,
+    BlogShape,
+    BlogSummaryShape,
+    EntryShape,
+    EventMessage,
+    KeyEventShape,
+    WebhookBody,
+)
+
 # --- Out -----------------------------------------------------------------------
 
 
-class AuthorOut(Schema):
-    name: str
-
-
-class EntryOut(Schema):
-    id: int
-    kind: Literal["update", "summary", "closing"]
-    headline: str
-    body: str
-    body_html: str
-    authors: list[AuthorOut]
-    status: str
-    published_at: str | None
-    updated_at: str | None
-    key_event: bool
-    pinned: bool
-    version: int
-    url: str
-
-
-class KeyEventOut(Schema):
-    id: int
-    headline: str
-    published_at: str | None
-    url: str
-
-
-class BlogSummaryOut(Schema):
-    slug: str
-    title: str
-    standfirst: str
-    standfirst_html: str
-    status: str
-    coverage_start: str | None
-    coverage_end: str | None
-    url: str
-    seq: int
-
-
-class BlogOut(BlogSummaryOut):
-    pinned: EntryOut | None
-    key_events: list[KeyEventOut]
+# Entry and blog shapes are the domain's (posts/domain/events.py), so an
+# entry reads the same in a reply, an event and a webhook.
+AuthorOut = AuthorShape
+EntryOut = EntryShape
+KeyEventOut = KeyEventShape
+BlogSummaryOut = BlogSummaryShape
+BlogOut = BlogShape
 
 
 class BlogListOut(Schema):
@@ -72,12 +48,13 @@ class EntriesPageOut(Schema):
 
 class UpdatesOut(Schema):
     seq: int
-    events: list[dict[str, Any]]
+    events: list[EventMessage]
     has_more: bool
 
 
 class ErrorOut(Schema):
     detail: str
+    code: ErrorCode
     field: str | None = None
     current: dict[str, Any] | None = None
     errors: list[dict[str, Any]] | None = None
@@ -128,3 +105,18 @@ class EntryPatchIn(_Input):
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] = "published"
     publish_at: datetime | None = None
+
+
+def webhooks_document() -> dict:
+    """OpenAPI 3.1 ``webhooks``: what partners receive, one POST per event."""
+    schema = WebhookBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)  # the same shapes are components of the document
+    return {
+        "event": {
+            "post": {
+                "summary": "One event (Standard Webhooks headers: webhook-id, webhook-timestamp, webhook-signature)",
+                "requestBody": {"content": {"application/json": {"schema": schema}}},
+                "responses": {"2XX": {"description": "Received; any other answer is retried with backoff."}},
+            }
+        }
+    }

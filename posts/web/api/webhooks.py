@@ -1,25 +1,6 @@
-"""Webhook partners under ``/api/webhooks`` (editors only, bearer token).
-
-- ``POST /api/webhooks`` ``{url, blogs?: [slug], event_types?: [type], name?}``
-  → 201 with ``id`` and, this once, ``secret`` (``whsec_…``, for
-  Standard Webhooks verification). Empty ``blogs`` means every blog, empty
-  ``event_types`` every type. A URL that resolves to a private, loopback,
-  link-local or reserved address is refused (422) unless
-  ``LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE=1``.
-- ``GET /api/webhooks``, ``GET /api/webhooks/{id}`` — with health:
-  ``paused``, ``paused_at``, ``pause_reason`` (why it was paused),
-  ``consecutive_failures``, ``failing_since``, ``last_success_at``.
-- ``PATCH /api/webhooks/{id}`` — any of ``url``, ``blogs``,
-  ``event_types``, ``name``, ``active``.
-- ``POST /api/webhooks/{id}/pause`` ``{reason?}``, ``POST …/resume``
-  (owed deliveries are sent again at once).
-- ``DELETE /api/webhooks/{id}`` → 204.
-- ``GET /api/webhooks/{id}/deliveries?limit=`` — the newest deliveries with
-  their attempt log.
-
-Schemas live here rather than in ``posts/schemas.py``: this router is the
-only user. Errors are the API's ServiceError JSON (see ``posts/api.py``).
-"""
+"""Webhook partners under ``/api/webhooks`` (editors only, bearer token):
+register, list with health, change, pause/resume, delete, delivery log.
+See docs/events.md#webhook-partners-api."""
 
 from __future__ import annotations
 

@@ -1,0 +1,132 @@
+"""The typed contract of the event log: one schema per ``Event.Type`` (a
+union discriminated on ``type``), the same for ``/updates``, SSE ``data``,
+webhook ``data`` and the OpenAPI document. Reads stay pre-rendered bytes;
+conformance is proven by tests (tests/test_event_schemas.py), never checked
+at run time. See docs/events.md."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class Shape(BaseModel):
+    """A public JSON shape: unknown keys are drift, not data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AuthorShape(Shape):
+    name: str
+
+
+class EntryShape(Shape):
+    """An entry as readers, partners and the API see it (serializers.entry_dict)."""
+
+    id: int
+    kind: Literal["update", "summary", "closing"]
+    headline: str
+    body: str
+    body_html: str
+    authors: list[AuthorShape]
+    status: Literal["draft", "scheduled", "published", "deleted"]
+    published_at: str | None
+    updated_at: str | None
+    key_event: bool
+    pinned: bool
+    version: int
+    url: str
+
+
+class EntryTombstone(Shape):
+    """What stands in for a deleted entry anywhere it was published before."""
+
+    id: int
+    deleted: Literal[True]
+
+
+class EntryRef(Shape):
+    """A deleted entry's event carries its id only (a takedown)."""
+
+    id: int
+    deleted: Literal[True] | None = None
+
+
+class KeyEventShape(Shape):
+    id: int
+    headline: str
+    published_at: str | None
+    url: str
+
+
+class BlogSummaryShape(Shape):
+    slug: str
+    title: str
+    standfirst: str
+    standfirst_html: str
+    status: Literal["draft", "live", "closed"]
+    coverage_start: str | None
+    coverage_end: str | None
+    url: str
+    seq: int
+
+
+class BlogShape(BlogSummaryShape):
+    pinned: EntryShape | EntryTombstone | None
+    key_events: list[KeyEventShape]
+
+
+class _Event(Shape):
+    seq: int = Field(ge=1, description="The blog's event number: SSE id, `since` cursor, webhook order.")
+
+
+class EntryPublished(_Event):
+    type: Literal["entry.published"]
+    entry: EntryShape | EntryTombstone
+
+
+class EntryUpdated(_Event):
+    type: Literal["entry.updated"]
+    entry: EntryShape | EntryTombstone
+
+
+class EntryDeleted(_Event):
+    type: Literal["entry.deleted"]
+    entry: EntryRef | EntryShape
+
+
+class BlogUpdated(_Event):
+    type: Literal["blog.updated"]
+    blog: BlogShape
+
+
+class BlogClosed(_Event):
+    type: Literal["blog.closed"]
+    blog: BlogShape
+
+
+EventMessage = Annotated[
+    EntryPublished | EntryUpdated | EntryDeleted | BlogUpdated | BlogClosed,
+    Field(discriminator="type"),
+]
+"""One event on the wire (``Event.message``)."""
+
+SCHEMAS: dict[str, type[_Event]] = {
+    "entry.published": EntryPublished,
+    "entry.updated": EntryUpdated,
+    "entry.deleted": EntryDeleted,
+    "blog.updated": BlogUpdated,
+    "blog.closed": BlogClosed,
+}
+
+event_message = TypeAdapter(EventMessage)
+
+
+class WebhookBody(Shape):
+    """The JSON body POSTed to partners (Standard Webhooks)."""
+
+    type: str
+    timestamp: str
+    blog: str
+    data: EventMessage
