@@ -123,7 +123,7 @@ def _partner_out(partner: WebhookPartner) -> dict:
 
 
 def _require_editor(request) -> None:
-    if not permissions.can_edit_blog(request.user, None):
+    if not permissions.can_manage_partners(request.user, None):
         raise NotAllowed("Only editors can manage webhook partners.")
 
 
