@@ -351,7 +351,7 @@ def test_admin_registers_partners_through_the_guard_and_shows_the_secret_once(ad
     assert not WebhookPartner.objects.exists()
 
     settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE = True
-    added = admin_client.post("/admin/posts/webhookpartner/add/", form, follow=True)
+    added = admin_client.post("/admin/posts/webhookpartner/add/", form)
     partner = WebhookPartner.objects.get()
     assert partner.secret.startswith("whsec_") and partner.secret in added.content.decode()
     assert list(partner.blogs.all()) == [blog]

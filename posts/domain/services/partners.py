@@ -53,7 +53,7 @@ def _clean_partner_fields(*, url=UNSET, blogs=UNSET, event_types=UNSET, name=UNS
     return fields
 
 
-def webhook_partner_create(*, user, url: str, blogs=(), event_types=(), name: str = ""):
+def webhook_partner_create(*, user, url: str, blogs=(), event_types=(), name: str = "", active: bool = True):
     """Register a partner; returns ``(partner, secret)`` — the secret is shown
     to the caller this once (it is stored to sign with, never listed)."""
     require(permissions.can_manage_partners, user, None, "Only editors can manage webhook partners.")
@@ -62,7 +62,8 @@ def webhook_partner_create(*, user, url: str, blogs=(), event_types=(), name: st
     secret = generate_secret()
     with transaction.atomic():
         partner = WebhookPartner.objects.create(
-            secret=secret, created_by=user if getattr(user, "is_authenticated", False) else None, **fields
+            secret=secret, active=bool(active),
+            created_by=user if getattr(user, "is_authenticated", False) else None, **fields
         )
         partner.blogs.set(blog_rows)
     return partner, secret
