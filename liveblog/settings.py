@@ -8,6 +8,7 @@ cache, the Celery broker and the live channel).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -47,6 +48,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "ninja",  # serves the API docs' Swagger UI from our static files, not a CDN
+    "axes",
     "posts",
 ]
 
@@ -59,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out log-in
 ]
 
 ROOT_URLCONF = "liveblog.urls"
@@ -215,6 +219,28 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out log-in before the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Log-in throttling (django-axes) on the desk and the admin: after
+# LIVEBLOG_LOGIN_FAILURE_LIMIT failures for a username, or from an address,
+# that username or address is refused for LIVEBLOG_LOGIN_COOLOFF_MINUTES.
+# Failures are rows in the database, so every process of either profile
+# counts the same ones. Reset: `manage.py axes_reset_username <name>`,
+# `axes_reset_ip <address>`, or the admin's "Access attempts" (README).
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = int(os.environ.get("LIVEBLOG_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LIVEBLOG_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per user and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "posts.web.auth.locked_out"
+AXES_CLIENT_IP_CALLABLE = "posts.web.auth.client_ip"
+AXES_VERBOSE = False
+# Proxies in front that append to X-Forwarded-For (nginx in `make serve-prod`:
+# 1). 0 trusts no header and uses the socket's address.
+LIVEBLOG_PROXY_COUNT = int(os.environ.get("LIVEBLOG_PROXY_COUNT", "0"))
+
 LOGIN_URL = "/desk/login/"
 LOGIN_REDIRECT_URL = "/desk/"
 LOGOUT_REDIRECT_URL = "/"

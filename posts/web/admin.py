@@ -3,6 +3,9 @@ services, so an admin edit is versioned and announced like any other."""
 
 from __future__ import annotations
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
+from axes.utils import reset as axes_reset
 from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
@@ -320,3 +323,21 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 @admin.register(PushSubscription)
 class PushSubscriptionAdmin(admin.ModelAdmin):
     list_display = ["blog", "endpoint", "created_at"]
+
+
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class LoginAttemptAdmin(AccessAttemptAdmin):
+    """django-axes' failed log-ins, with an unlock for the person locked out."""
+
+    actions = [*AccessAttemptAdmin.actions, "unlock_selected"]
+
+    @admin.action(description="Unlock: forget the failed log-ins of these usernames and addresses")
+    def unlock_selected(self, request, queryset):
+        removed = 0
+        for username, address in set(queryset.values_list("username", "ip_address")):
+            removed += axes_reset(username=username) if username else 0
+            removed += axes_reset(ip=address) if address else 0
+        self.message_user(request, f"Unlocked ({removed} failed-log-in record{'s' if removed != 1 else ''} removed).")
