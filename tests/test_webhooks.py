@@ -113,7 +113,7 @@ def test_private_loopback_and_link_local_urls_are_refused_at_registration(api, u
 def test_bad_partner_input_gets_a_clear_4xx(api, payload, field, allow_private):
     response = api.post("/api/webhooks", payload, content_type="application/json")
     assert 400 <= response.status_code < 500
-    assert response.json()["field"] == field
+    assert response.json()["field"].split(".")[0] == field  # event_types.0: the schema's enum names the item
 
 
 # --- Delivery -----------------------------------------------------------------------

@@ -4,15 +4,40 @@ Output shapes mirror :mod:`posts.serializers` (which builds them, so events
 and replies agree); they are here for the OpenAPI document. Input shapes
 forbid unknown fields and nulls where a value is required, so a typo in a
 partner's request is a 422 that names the field rather than a silent no-op.
+The document states every limit the server enforces (tests/test_api_fuzz.py
+holds it to that); a body over its ``maxLength`` is refused with 413 by the
+services, so that one limit is stated here but not checked by pydantic.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from django.conf import settings
 from ninja import Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
+
+from posts.domain.selectors import MAX_PAGE_SIZE
+
+# Text rules the services apply, stated for the schema.
+NOT_BLANK = r"\S"  # at least one character that is not white space
+SLUG = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
+Body = Annotated[str, Field(
+    min_length=1, pattern=NOT_BLANK, json_schema_extra={"maxLength": settings.LIVEBLOG_MAX_BODY_CHARS},
+    description=f"Markdown; over {settings.LIVEBLOG_MAX_BODY_CHARS:,} characters is refused with 413.",
+)]
+Standfirst = Annotated[str, Field(json_schema_extra={"maxLength": settings.LIVEBLOG_MAX_BODY_CHARS},
+                                  description="Markdown; too long is refused with 413.")]
+Headline = Annotated[str, Field(max_length=settings.LIVEBLOG_MAX_HEADLINE_CHARS)]
+Title = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
+Slug = Annotated[str, Field(max_length=80, pattern=SLUG)]
+Limit = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
+Since = Annotated[int, Field(ge=0)]
+Version = Annotated[int, Field(ge=1)]
+EntryKind = Literal["update", "summary", "closing"]
+EntryStatus = Literal["draft", "scheduled", "published", "deleted"]
+BlogStatus = Literal["draft", "live", "closed"]
 
 # --- Out -----------------------------------------------------------------------
 
@@ -23,25 +48,25 @@ class AuthorOut(Schema):
 
 class EntryOut(Schema):
     id: int
-    kind: Literal["update", "summary", "closing"]
+    kind: EntryKind
     headline: str
     body: str
     body_html: str
     authors: list[AuthorOut]
-    status: str
-    published_at: str | None
-    updated_at: str | None
+    status: EntryStatus
+    published_at: datetime | None
+    updated_at: datetime | None
     key_event: bool
     pinned: bool
-    version: int
-    url: str
+    version: Version
+    url: str = Field(json_schema_extra={"format": "uri"})
 
 
 class KeyEventOut(Schema):
     id: int
     headline: str
-    published_at: str | None
-    url: str
+    published_at: datetime | None
+    url: str = Field(json_schema_extra={"format": "uri"})
 
 
 class BlogSummaryOut(Schema):
@@ -49,11 +74,11 @@ class BlogSummaryOut(Schema):
     title: str
     standfirst: str
     standfirst_html: str
-    status: str
-    coverage_start: str | None
-    coverage_end: str | None
-    url: str
-    seq: int
+    status: BlogStatus
+    coverage_start: datetime | None
+    coverage_end: datetime | None
+    url: str = Field(json_schema_extra={"format": "uri"})
+    seq: Since
 
 
 class BlogOut(BlogSummaryOut):
@@ -71,13 +96,14 @@ class EntriesPageOut(Schema):
 
 
 class UpdatesOut(Schema):
-    seq: int
+    seq: Since
     events: list[dict[str, Any]]
     has_more: bool
 
 
 class ErrorOut(Schema):
     detail: str
+    code: str | None = None
     field: str | None = None
     current: dict[str, Any] | None = None
     errors: list[dict[str, Any]] | None = None
@@ -91,28 +117,32 @@ class _Input(Schema):
 
 
 class BlogCreateIn(_Input):
-    title: str
-    standfirst: str = ""
+    title: Title
+    standfirst: Standfirst = ""
     status: Literal["draft", "live"] = "draft"
-    slug: str | None = None
+    slug: Slug | None = None
+
+
+# PATCH changes only the fields sent: no default is shown or applied.
+UNSENT = Field(default_factory=str)
 
 
 class BlogPatchIn(_Input):
-    title: str = ""
-    standfirst: str = ""
+    title: Title = UNSENT
+    standfirst: Standfirst = UNSENT
     status: Literal["draft", "live"] = "live"
     coverage_start: datetime | None = None
 
 
 class BlogCloseIn(_Input):
-    body: str
-    headline: str = ""
+    body: Body
+    headline: Headline = ""
 
 
 class EntryCreateIn(_Input):
-    body: str
-    headline: str = ""
-    kind: Literal["update", "summary", "closing"] = "update"
+    body: Body
+    headline: Headline = ""
+    kind: EntryKind = "update"
     key_event: bool = False
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] | None = None
@@ -120,10 +150,10 @@ class EntryCreateIn(_Input):
 
 
 class EntryPatchIn(_Input):
-    version: int
-    body: str = ""
-    headline: str = ""
-    kind: Literal["update", "summary", "closing"] = "update"
+    version: Version
+    body: Body = UNSENT
+    headline: Headline = UNSENT
+    kind: EntryKind = "update"
     key_event: bool = False
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] = "published"
