@@ -111,3 +111,17 @@ def test_the_limits_stated_are_the_ones_refused(client, blog):
     assert client.get(f"/api/blogs/{blog.slug}/entries?limit={MAX_PAGE_SIZE + 1}").status_code == 422
     assert client.get(f"/api/blogs/{blog.slug}/entries?limit={MAX_PAGE_SIZE}").status_code == 200
     assert client.get(f"/api/blogs/{blog.slug}/updates?since=-1").status_code == 422
+
+
+def test_even_a_crash_under_api_answers_json(blog, monkeypatch):
+    from django.test import Client
+
+    from posts.domain import selectors
+
+    def boom(**kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(selectors, "public_blogs", boom)
+    response = Client(raise_request_exception=False).get("/api/blogs")
+    body = _json_error(response, 500)
+    assert body["code"] == "server_error" and "simulated" not in body["detail"]
