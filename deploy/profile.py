@@ -165,6 +165,9 @@ def child_env(opts: Options) -> dict[str, str]:
             "LIVEBLOG_WEBHOOK_CONCURRENCY": os.environ.get("LIVEBLOG_WEBHOOK_CONCURRENCY", "200"),
             "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost"),
             "SECRET_KEY": os.environ.get("SECRET_KEY") or secret_file.read_text().strip(),
+            # nginx appends the reader's address to X-Forwarded-For: log-in
+            # throttling counts that one, not nginx's (deploy/README.md).
+            "LIVEBLOG_PROXY_COUNT": os.environ.get("LIVEBLOG_PROXY_COUNT", "1"),
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -8,9 +8,11 @@ cache, the Celery broker and the live channel).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,7 +26,8 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get(
-    "SECRET_KEY", "embedded-default-insecure-key-set-SECRET_KEY-in-production"
+    # The "django-insecure-" prefix makes `manage.py check --deploy` refuse it (security.W009).
+    "SECRET_KEY", "django-insecure-embedded-default-set-SECRET_KEY-in-production"
 )
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h.strip()
@@ -47,19 +50,58 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "csp",
+    "ninja",  # serves the API docs' Swagger UI from our static files, not a CDN
+    "axes",
     "posts",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "posts.web.api.edges.ApiEdgesMiddleware",  # every /api/ answer JSON; HEAD on reads
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out log-in
 ]
+
+# --- Security headers (deploy/README.md: the TLS environment) ---------------
+# Content-Security-Policy on every answer, no 'unsafe-inline' anywhere.
+# Public pages are one shared copy in every cache, so they carry no inline
+# script (JSON-LD data blocks are not scripts) and get script-src 'self'.
+# NONCE adds a per-response nonce only to a page whose template asks for
+# one (request.csp_nonce); no public template does.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "https:", "data:"],  # entries may show images from anywhere on https
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "worker-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# HTTPS: set by the environment where TLS ends in front of the app.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# "HTTP_X_FORWARDED_PROTO,https": trust this header from the proxy in front
+# (only if that proxy always sets it, overwriting what a client sent).
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    _header, _, _value = os.environ["SECURE_PROXY_SSL_HEADER"].partition(",")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip() or "https")
 
 ROOT_URLCONF = "liveblog.urls"
 
@@ -215,6 +257,28 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out log-in before the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Log-in throttling (django-axes) on the desk and the admin: after
+# LIVEBLOG_LOGIN_FAILURE_LIMIT failures for a username, or from an address,
+# that username or address is refused for LIVEBLOG_LOGIN_COOLOFF_MINUTES.
+# Failures are rows in the database, so every process of either profile
+# counts the same ones. Reset: `manage.py axes_reset_username <name>`,
+# `axes_reset_ip <address>`, or the admin's "Access attempts" (README).
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = int(os.environ.get("LIVEBLOG_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LIVEBLOG_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per user and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "posts.web.auth.locked_out"
+AXES_CLIENT_IP_CALLABLE = "posts.web.auth.client_ip"
+AXES_VERBOSE = False
+# Proxies in front that append to X-Forwarded-For (nginx in `make serve-prod`:
+# 1). 0 trusts no header and uses the socket's address.
+LIVEBLOG_PROXY_COUNT = int(os.environ.get("LIVEBLOG_PROXY_COUNT", "0"))
+
 LOGIN_URL = "/desk/login/"
 LOGIN_REDIRECT_URL = "/desk/"
 LOGOUT_REDIRECT_URL = "/"

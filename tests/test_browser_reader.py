@@ -44,11 +44,11 @@ def test_entry_appears_changes_and_disappears_without_reload(live_url, reader, b
     article.wait_for()
     assert "too close" in article.inner_text()
     assert reader.locator("article.entry").first.get_attribute("id") == f"entry-{entry.pk}"
-    reader.wait_for_function("document.querySelector('[data-announcer]').textContent.includes('Exit poll')")
+    reader.wait_for_function("() => document.querySelector('[data-announcer]').textContent.includes('Exit poll')")
 
     services.entry_edit(entry=entry, user=reporter, version=entry.version, body="Exit poll: narrow lead.")
     reader.wait_for_function(
-        f"document.querySelector('#entry-{entry.pk}')?.innerText.includes('narrow lead')")
+        f"() => document.querySelector('#entry-{entry.pk}')?.innerText.includes('narrow lead')")
     assert article.locator(".entry__updated").is_visible()
 
     services.entry_delete(entry=entry, user=reporter)
@@ -66,7 +66,7 @@ def test_key_events_and_pins_follow_the_blog(live_url, reader, blog, reporter):
     reader.locator(f"[data-pinned-slot] #entry-{first.pk}").wait_for()
     assert reader.locator(f"#entry-{first.pk}").count() == 1
     reader.locator(f"[data-entry-link='{key.pk}']").click()
-    reader.wait_for_function(f"location.hash === '#entry-{key.pk}'")
+    reader.wait_for_function(f"() => location.hash === '#entry-{key.pk}'")
     assert _same_document(reader)
 
 
@@ -79,7 +79,7 @@ def test_scrolled_down_reader_gets_a_new_updates_button(live_url, reader, blog, 
     fresh = [make_entry(blog=blog, user=reporter, body=f"Fresh {i}") for i in range(2)]
     button = reader.locator("[data-new-updates-button]")
     button.wait_for()
-    reader.wait_for_function("document.querySelector('[data-new-updates-button]').textContent === '2 new updates'")
+    reader.wait_for_function("() => document.querySelector('[data-new-updates-button]').textContent === '2 new updates'")
     assert reader.locator(f"#entry-{fresh[0].pk}").count() == 0
     assert reader.evaluate("window.scrollY") == scrolled
     button.click()

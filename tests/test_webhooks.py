@@ -113,7 +113,7 @@ def test_private_loopback_and_link_local_urls_are_refused_at_registration(api, u
 def test_bad_partner_input_gets_a_clear_4xx(api, payload, field, allow_private):
     response = api.post("/api/webhooks", payload, content_type="application/json")
     assert 400 <= response.status_code < 500
-    assert response.json()["field"] == field
+    assert response.json()["field"].split(".")[0] == field  # event_types.0: the schema's enum names the item
 
 
 # --- Delivery -----------------------------------------------------------------------
@@ -351,7 +351,7 @@ def test_admin_registers_partners_through_the_guard_and_shows_the_secret_once(ad
     assert not WebhookPartner.objects.exists()
 
     settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE = True
-    added = admin_client.post("/admin/posts/webhookpartner/add/", form, follow=True)
+    added = admin_client.post("/admin/posts/webhookpartner/add/", form)
     partner = WebhookPartner.objects.get()
     assert partner.secret.startswith("whsec_") and partner.secret in added.content.decode()
     assert list(partner.blogs.all()) == [blog]

@@ -35,7 +35,8 @@ class ErrorCode(StrEnum):
     INVALID = "invalid"
     INVALID_CURSOR = "invalid_cursor"
     NOT_TEAM_MEMBER = "not_team_member"
-    # 503: try again later
+    # 5xx: ours, not the request's
+    SERVER_ERROR = "server_error"
     UNAVAILABLE = "unavailable"
 
 

@@ -6,9 +6,12 @@ at run time. See docs/events.md."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+URL = Field(json_schema_extra={"format": "uri"})
 
 
 class Shape(BaseModel):
@@ -31,12 +34,12 @@ class EntryShape(Shape):
     body_html: str
     authors: list[AuthorShape]
     status: Literal["draft", "scheduled", "published", "deleted"]
-    published_at: str | None
-    updated_at: str | None
+    published_at: datetime | None
+    updated_at: datetime | None
     key_event: bool
     pinned: bool
-    version: int
-    url: str
+    version: int = Field(ge=1)
+    url: str = URL
 
 
 class EntryTombstone(Shape):
@@ -56,8 +59,8 @@ class EntryRef(Shape):
 class KeyEventShape(Shape):
     id: int
     headline: str
-    published_at: str | None
-    url: str
+    published_at: datetime | None
+    url: str = URL
 
 
 class BlogSummaryShape(Shape):
@@ -66,10 +69,10 @@ class BlogSummaryShape(Shape):
     standfirst: str
     standfirst_html: str
     status: Literal["draft", "live", "closed"]
-    coverage_start: str | None
-    coverage_end: str | None
-    url: str
-    seq: int
+    coverage_start: datetime | None
+    coverage_end: datetime | None
+    url: str = URL
+    seq: int = Field(ge=0)
 
 
 class BlogShape(BlogSummaryShape):
@@ -127,6 +130,6 @@ class WebhookBody(Shape):
     """The JSON body POSTed to partners (Standard Webhooks)."""
 
     type: str
-    timestamp: str
+    timestamp: datetime
     blog: str
     data: EventMessage

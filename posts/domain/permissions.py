@@ -1,5 +1,6 @@
-"""Who may do what. Checked inside the services, so every surface (API,
-desk, admin, commands) enforces the same rules.
+"""Who may do what: one table, role x action (:data:`TABLE`), checked inside
+the services, so every surface (API, desk, admin, commands) enforces the same
+rules. ``tests/test_permissions_table.py`` walks it on every path.
 
 A user's role on a blog is their team role there if they are on the team,
 else their newsroom-wide role (:class:`posts.models.Author`). Superusers are
@@ -8,7 +9,40 @@ editors everywhere. Users with no Author record are readers only.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from .models import Author, Blog, Membership, Role
+
+
+class Action(StrEnum):
+    DRAFT = "draft"
+    """Write drafts, edit and delete one's own, submit them for approval."""
+    PUBLISH = "publish"
+    """Publish and schedule; edit or delete anyone's entry; pin; key events."""
+    APPROVE = "approve"
+    """Publish (or schedule) a contributor's draft submitted for approval."""
+    CLOSE = "close"
+    """Close a blog; create, schedule or publish a closing note."""
+    MANAGE_BLOG = "manage_blog"
+    """Create blogs; edit, open and reopen them."""
+    MANAGE_TEAM = "manage_team"
+    """Add people to a blog's team, change their role, remove them."""
+    MANAGE_PARTNERS = "manage_partners"
+    """Register, edit, pause and resume webhook partners."""
+
+
+TABLE: dict[str, frozenset[Action]] = {
+    Role.EDITOR: frozenset(Action),
+    Role.REPORTER: frozenset({Action.DRAFT, Action.PUBLISH}),
+    Role.CONTRIBUTOR: frozenset({Action.DRAFT}),
+}
+"""The rules. Readers (no role) may do none of these."""
+
+
+def may(user, action: Action, blog: Blog | None = None) -> bool:
+    """Whether ``user`` may do ``action`` on ``blog`` (newsroom-wide with no blog)."""
+    role = role_for(user, blog)
+    return role is not None and action in TABLE.get(role, frozenset())
 
 
 def role_for(user, blog: Blog | None = None) -> str | None:
@@ -44,16 +78,32 @@ def forget_roles(user) -> None:
     user.__dict__.pop("_liveblog_roles", None)
 
 
+# Named checks the services pass to ``require`` (each one row of the table).
+
+
 def can_write(user, blog: Blog | None) -> bool:
-    """Draft entries (every role)."""
-    return role_for(user, blog) is not None
+    return may(user, Action.DRAFT, blog)
 
 
 def can_publish(user, blog: Blog | None) -> bool:
-    """Publish, schedule, edit others' entries, delete, pin, key events."""
-    return role_for(user, blog) in {Role.EDITOR, Role.REPORTER}
+    return may(user, Action.PUBLISH, blog)
+
+
+def can_approve(user, blog: Blog | None) -> bool:
+    return may(user, Action.APPROVE, blog)
+
+
+def can_close(user, blog: Blog | None) -> bool:
+    return may(user, Action.CLOSE, blog)
 
 
 def can_edit_blog(user, blog: Blog | None) -> bool:
-    """Create, open, close and reopen blogs; manage teams, partners; approve drafts."""
-    return role_for(user, blog) == Role.EDITOR
+    return may(user, Action.MANAGE_BLOG, blog)
+
+
+def can_manage_team(user, blog: Blog | None) -> bool:
+    return may(user, Action.MANAGE_TEAM, blog)
+
+
+def can_manage_partners(user, blog: Blog | None = None) -> bool:
+    return may(user, Action.MANAGE_PARTNERS, blog)

@@ -3,8 +3,12 @@ services, so an admin edit is versioned and announced like any other."""
 
 from __future__ import annotations
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
+from axes.utils import reset as axes_reset
 from django import forms
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 
 from posts.domain import services
 from posts.domain.errors import ServiceError
@@ -203,7 +207,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
             return
         token, key = services.token_create(user=obj.user, name=obj.name)
         obj.pk = token.pk
-        self.message_user(request, f"Token created. Copy it now, it is not shown again: {key}")
+        obj.shown_once = key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return show_once(request, self, obj, "API token", obj.shown_once)
+
+
+def show_once(request, model_admin, obj, what: str, secret: str) -> TemplateResponse:
+    """The add view's answer carries a new secret itself, so it is never put
+    in a message (a cookie or the session) that would keep it."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta, "object": obj, "what": what, "secret": secret,
+        "title": f"{what} created",
+    }
+    response = TemplateResponse(request, "admin/posts/secret_once.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @admin.register(Event)
@@ -226,10 +246,36 @@ class AttemptInline(admin.TabularInline):
     readonly_fields = ["at", "status_code", "error", "duration_ms"]
 
 
+class WebhookPartnerForm(ServiceForm):
+    """Registers or edits through the services, so a refused URL is an error
+    next to the field and nothing is saved."""
+
+    secret = None
+
+    def perform(self, data):
+        user = self.request.user
+        blogs = list(data.get("blogs") or [])
+        if self.instance.pk is None:
+            partner, self.secret = services.webhook_partner_create(
+                user=user, url=data["url"], name=data.get("name", ""), blogs=blogs,
+                event_types=data.get("event_types") or [], active=data.get("active", True),
+            )
+            return partner
+        editable = {"url", "name", "event_types", "active", "blogs"}
+        changes = {k: data[k] for k in self.changed_data if k in editable}
+        if "blogs" in changes:
+            changes["blogs"] = list(changes["blogs"])
+        return services.webhook_partner_update(
+            partner=WebhookPartner.objects.get(pk=self.instance.pk), user=user, **changes
+        )
+
+
 @admin.register(WebhookPartner)
-class WebhookPartnerAdmin(admin.ModelAdmin):
+class WebhookPartnerAdmin(ServiceAdminMixin, admin.ModelAdmin):
     """Partners are registered and edited through the services (URL guard,
     secret shown once); paused partners show why, and can be resumed."""
+
+    form = WebhookPartnerForm
 
     list_display = ["__str__", "url", "active", "paused_at", "pause_reason", "consecutive_failures", "last_success_at"]
     list_filter = ["active"]
@@ -247,27 +293,11 @@ class WebhookPartnerAdmin(admin.ModelAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        try:
-            if not change:
-                partner, secret = services.webhook_partner_create(
-                    user=request.user, url=data["url"], name=data.get("name", ""),
-                    blogs=list(data.get("blogs") or []), event_types=data.get("event_types") or [],
-                )
-                obj.pk = partner.pk
-                self.message_user(request, f"Partner registered. Copy its signing secret now, it is not shown again: {secret}")
-            else:
-                editable = {"url", "name", "event_types", "active", "blogs"}
-                changes = {k: data[k] for k in form.changed_data if k in editable}
-                if "blogs" in changes:
-                    changes["blogs"] = list(changes["blogs"])
-                services.webhook_partner_update(partner=WebhookPartner.objects.get(pk=obj.pk), user=request.user, **changes)
-        except ServiceError as exc:
-            self.message_user(request, exc.message, level=messages.ERROR)
+        super().save_model(request, obj, form, change)
+        obj.shown_once = form.secret
 
-    def save_related(self, request, form, formsets, change):
-        # Blogs are set by the services.
-        pass
+    def response_add(self, request, obj, post_url_continue=None):
+        return show_once(request, self, obj, "Webhook partner", obj.shown_once)
 
     @admin.action(description="Pause deliveries to selected partners")
     def pause_selected(self, request, queryset):
@@ -293,3 +323,21 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 @admin.register(PushSubscription)
 class PushSubscriptionAdmin(admin.ModelAdmin):
     list_display = ["blog", "endpoint", "created_at"]
+
+
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class LoginAttemptAdmin(AccessAttemptAdmin):
+    """django-axes' failed log-ins, with an unlock for the person locked out."""
+
+    actions = [*AccessAttemptAdmin.actions, "unlock_selected"]
+
+    @admin.action(description="Unlock: forget the failed log-ins of these usernames and addresses")
+    def unlock_selected(self, request, queryset):
+        removed = 0
+        for username, address in set(queryset.values_list("username", "ip_address")):
+            removed += axes_reset(username=username) if username else 0
+            removed += axes_reset(ip=address) if address else 0
+        self.message_user(request, f"Unlocked ({removed} failed-log-in record{'s' if removed != 1 else ''} removed).")

@@ -35,7 +35,7 @@ class LiveBlogRssFeed(Feed):
         return blog
 
     def title(self, blog: Blog) -> str:
-        return blog.title
+        return plain_text(blog.title)
 
     def link(self, blog: Blog) -> str:
         return absolute_url(blog.get_absolute_url())
@@ -44,7 +44,7 @@ class LiveBlogRssFeed(Feed):
         return absolute_url(f"/live/{blog.slug}/feed.rss")
 
     def description(self, blog: Blog) -> str:
-        return plain_text(blog.standfirst_html) or blog.title
+        return plain_text(blog.standfirst_html) or plain_text(blog.title)
 
     subtitle = description
 
@@ -52,10 +52,12 @@ class LiveBlogRssFeed(Feed):
         return selectors.feed_entries(blog=blog, limit=FEED_SIZE)
 
     def item_title(self, entry: Entry) -> str:
-        return _entry_headline(entry)
+        # RSS has no way to say a title or description is text, and readers
+        # render them as HTML: both are plain text, markup stripped.
+        return plain_text(_entry_headline(entry))
 
     def item_description(self, entry: Entry) -> str:
-        return entry.body_html
+        return entry.body_text
 
     def item_link(self, entry: Entry) -> str:
         return absolute_url(entry.get_absolute_url())
@@ -86,6 +88,9 @@ class LiveBlogAtomFeed(LiveBlogRssFeed):
 
     def feed_url(self, blog: Blog) -> str:
         return absolute_url(f"/live/{blog.slug}/feed.atom")
+
+    def item_description(self, entry: Entry) -> str:
+        return entry.body_html  # Atom marks it type="html": the entry's content, sanitized
 
 
 def _feed_view(kind: str, feed: Feed):

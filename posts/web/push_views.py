@@ -18,7 +18,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from posts.delivery import push
 from posts.domain import selectors, services
@@ -32,7 +32,7 @@ def _service_worker_source() -> bytes:
     return (settings.BASE_DIR / "static" / "push" / "sw.js").read_bytes()
 
 
-@require_GET
+@require_safe
 def service_worker(request):
     response = HttpResponse(_service_worker_source(), content_type="application/javascript; charset=utf-8")
     response["Service-Worker-Allowed"] = "/"
@@ -40,7 +40,7 @@ def service_worker(request):
     return response
 
 
-@require_GET
+@require_safe
 def public_key(request):
     response = JsonResponse({"publicKey": push.public_key()})
     response["Cache-Control"] = "public, max-age=3600"

@@ -148,32 +148,43 @@ def blog_open(*, blog: Blog, user) -> Blog:
     return blog_update(blog=blog, user=user, status=Blog.Status.LIVE)
 
 
-def blog_close(*, blog: Blog, user, body: str, headline: str = "") -> Entry:
+def blog_close(*, blog: Blog, user, body: str, headline: str = "", authors=None) -> Entry:
     """Post the closing note, pin it, end coverage and close the blog."""
-    require(permissions.can_edit_blog, user, blog, "Only editors can close a blog.")
+    require(permissions.can_close, user, blog, "Only editors can close a blog.")
     body = clean_body(body)
     headline = clean_headline(headline)
     with transaction.atomic():
         lock_blog(blog)
         if blog.is_closed:
             raise Conflict(_("This blog is already closed."), code=ErrorCode.BLOG_ALREADY_CLOSED)
-        now = timezone.now()
-        entry = Entry(
-            blog=blog,
-            kind=Entry.Kind.CLOSING,
-            headline=headline,
-            **rendered_body(body),
-            pinned=True,
-            created_by=user,
-        )
-        go_live(entry, user, now)
-        entry.save()
-        set_new_authors(entry, authors_for(None, user))
-        snapshot(entry, user)
-        entry_event(entry, Event.Type.ENTRY_PUBLISHED)
-        blog.status = Blog.Status.CLOSED
-        blog.coverage_start = blog.coverage_start or now
-        blog.coverage_end = now
-        blog.save(update_fields=BLOG_FIELDS)
-        blog_event(blog, Event.Type.BLOG_CLOSED)
+        entry = Entry(blog=blog, kind=Entry.Kind.CLOSING, headline=headline, **rendered_body(body), created_by=user)
+        publish_closing(entry, user=user, authors=authors_for(authors, user))
     return entry
+
+
+def publish_closing(entry: Entry, *, user, authors=None) -> None:
+    """Publish a closing note (new, or a draft or scheduled one) and close its
+    blog: the one way a blog closes, whichever path published the note.
+
+    The caller holds the blog's lock and has checked the user may close.
+    """
+    blog = entry.blog
+    if blog.is_closed:
+        raise Conflict(_("This blog is already closed."), code=ErrorCode.BLOG_ALREADY_CLOSED)
+    now = timezone.now()
+    entry.kind = Entry.Kind.CLOSING
+    entry.pinned = True
+    go_live(entry, user, now)
+    if entry.pk is None:
+        entry.save()
+        set_new_authors(entry, authors or authors_for(None, user))
+    else:
+        entry.version += 1
+        entry.save()
+    snapshot(entry, user)
+    entry_event(entry, Event.Type.ENTRY_PUBLISHED)
+    blog.status = Blog.Status.CLOSED
+    blog.coverage_start = blog.coverage_start or now
+    blog.coverage_end = now
+    blog.save(update_fields=BLOG_FIELDS)
+    blog_event(blog, Event.Type.BLOG_CLOSED)

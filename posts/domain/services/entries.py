@@ -30,7 +30,7 @@ from ._writing import (
     snapshot,
     unpin_others,
 )
-from .blogs import blog_close
+from .blogs import blog_close, publish_closing
 from .outbox import UNSET, _Unset, entry_event, lock_blog, require
 
 
@@ -51,10 +51,13 @@ def entry_create(
     """Write an entry: published now, scheduled, or kept as a draft.
 
     A contributor may only write drafts; ``submit=True`` puts the draft in
-    the editors' approval queue. A published closing note closes the blog.
+    the editors' approval queue. Only those who may close write a closing
+    note, and publishing one closes the blog.
     """
-    if kind == Entry.Kind.CLOSING and status == Entry.Status.PUBLISHED:
-        return blog_close(blog=blog, user=user, body=body, headline=headline)
+    if kind == Entry.Kind.CLOSING:
+        require(permissions.can_close, user, blog, "Only editors can write a closing note.")
+        if status == Entry.Status.PUBLISHED:
+            return blog_close(blog=blog, user=user, body=body, headline=headline, authors=authors)
     require(permissions.can_write, user, blog, "You are not on this blog's team.")
     body = clean_body(body)
     headline = clean_headline(headline)
@@ -101,6 +104,19 @@ def _locked_entry(entry: Entry) -> Entry:
         return Entry.objects.select_for_update().select_related("blog").get(pk=entry.pk)
     except Entry.DoesNotExist as exc:
         raise NotFound("No such entry.") from exc
+
+
+def _require_going_live(user, entry: Entry) -> None:
+    """Publishing or scheduling ``entry`` (as it will be): a reporter's right,
+    an editor's for a closing note or a contributor's submitted draft."""
+    require(permissions.can_publish, user, entry.blog, "Contributors cannot publish.")
+    if entry.kind == Entry.Kind.CLOSING:
+        require(permissions.can_close, user, entry.blog, "Only editors can publish a closing note.")
+    if entry.awaiting_approval:
+        require(
+            permissions.can_approve, user, entry.blog,
+            "This draft is waiting for an editor's approval; only an editor can publish it.",
+        )
 
 
 def _require_entry_rights(user, entry: Entry) -> None:
@@ -161,8 +177,10 @@ def entry_edit(
         changed |= content_changed
         if kind is not UNSET:
             kind = clean_kind(kind)
-            if kind == Entry.Kind.CLOSING and current.kind != Entry.Kind.CLOSING:
+            if kind == Entry.Kind.CLOSING and current.kind != Entry.Kind.CLOSING and was_published:
                 raise Invalid("Close the blog to post a closing note.", field="kind")
+            if Entry.Kind.CLOSING in {kind, current.kind} and kind != current.kind:
+                require(permissions.can_close, user, current.blog, "Only editors can make a closing note.")
             changed |= kind != current.kind
             current.kind = kind
         if key_event is not UNSET:
@@ -190,7 +208,7 @@ def entry_edit(
             if status not in Entry.Status.values:
                 raise Invalid(f"Unknown status '{status}'.", field="status")
             if status != Entry.Status.DRAFT:
-                require(permissions.can_publish, user, current.blog, "Contributors cannot publish.")
+                _require_going_live(user, current)
             if current.blog.is_closed and status != Entry.Status.DRAFT:
                 raise Conflict(_("This blog is closed; reopen it to publish."), code=ErrorCode.BLOG_CLOSED)
             current.status = status
@@ -204,6 +222,9 @@ def entry_edit(
             current.publish_at = clean_publish_at(publish_at)
             changed = True
         if not changed:
+            return current
+        if goes_live and current.kind == Entry.Kind.CLOSING:
+            publish_closing(current, user=user)
             return current
         now = timezone.now()
         if goes_live:
@@ -225,13 +246,16 @@ def entry_publish(*, entry: Entry, user) -> Entry:
     with transaction.atomic():
         lock_blog(entry.blog)
         current = _locked_entry(entry)
-        require(permissions.can_publish, user, current.blog, "Contributors cannot publish.")
+        _require_going_live(user, current)
         if current.is_published:
             return current
         if current.status == Entry.Status.DELETED:
             raise Conflict(_("This entry was deleted."), code=ErrorCode.ENTRY_DELETED)
         if current.blog.is_closed:
             raise Conflict(_("This blog is closed; reopen it to publish."), code=ErrorCode.BLOG_CLOSED)
+        if current.kind == Entry.Kind.CLOSING:
+            publish_closing(current, user=user)
+            return current
         go_live(current, user, timezone.now())
         current.version += 1
         current.save()
@@ -261,7 +285,7 @@ def entry_submit(*, entry: Entry, user) -> Entry:
 
 def entry_approve(*, entry: Entry, user) -> Entry:
     """An editor publishes a contributor's submitted draft."""
-    require(permissions.can_edit_blog, user, entry.blog, "Only editors can approve drafts.")
+    require(permissions.can_approve, user, entry.blog, "Only editors can approve drafts.")
     return entry_publish(entry=entry, user=user)
 
 
@@ -316,10 +340,13 @@ def publish_due_entries(*, now: datetime | None = None) -> int:
             entry = Entry.objects.select_for_update().select_related("blog").get(pk=entry_id)
             if entry.status != Entry.Status.SCHEDULED or blog.is_closed:
                 continue
+            published += 1
+            if entry.kind == Entry.Kind.CLOSING:
+                publish_closing(entry, user=None)  # checked when it was scheduled
+                continue
             go_live(entry, None, now)
             entry.version += 1
             entry.save()
             snapshot(entry, None)
             entry_event(entry, Event.Type.ENTRY_PUBLISHED)
-            published += 1
     return published

@@ -53,23 +53,24 @@ def _clean_partner_fields(*, url=UNSET, blogs=UNSET, event_types=UNSET, name=UNS
     return fields
 
 
-def webhook_partner_create(*, user, url: str, blogs=(), event_types=(), name: str = ""):
+def webhook_partner_create(*, user, url: str, blogs=(), event_types=(), name: str = "", active: bool = True):
     """Register a partner; returns ``(partner, secret)`` — the secret is shown
     to the caller this once (it is stored to sign with, never listed)."""
-    require(permissions.can_edit_blog, user, None, "Only editors can manage webhook partners.")
+    require(permissions.can_manage_partners, user, None, "Only editors can manage webhook partners.")
     fields = _clean_partner_fields(url=url, blogs=blogs, event_types=event_types, name=name)
     blog_rows = fields.pop("blogs")
     secret = generate_secret()
     with transaction.atomic():
         partner = WebhookPartner.objects.create(
-            secret=secret, created_by=user if getattr(user, "is_authenticated", False) else None, **fields
+            secret=secret, active=bool(active),
+            created_by=user if getattr(user, "is_authenticated", False) else None, **fields
         )
         partner.blogs.set(blog_rows)
     return partner, secret
 
 
 def webhook_partner_update(*, partner, user, url=UNSET, blogs=UNSET, event_types=UNSET, name=UNSET, active=UNSET):
-    require(permissions.can_edit_blog, user, None, "Only editors can manage webhook partners.")
+    require(permissions.can_manage_partners, user, None, "Only editors can manage webhook partners.")
     fields = _clean_partner_fields(url=url, blogs=blogs, event_types=event_types, name=name)
     blog_rows = fields.pop("blogs", UNSET)
     with transaction.atomic():
@@ -87,7 +88,7 @@ def webhook_partner_update(*, partner, user, url=UNSET, blogs=UNSET, event_types
 def webhook_partner_pause(*, partner, reason: str, user=None):
     """Stop deliveries to a partner (by an editor, or automatically)."""
     if user is not None:
-        require(permissions.can_edit_blog, user, None, "Only editors can manage webhook partners.")
+        require(permissions.can_manage_partners, user, None, "Only editors can manage webhook partners.")
     with transaction.atomic():
         partner = WebhookPartner.objects.select_for_update().get(pk=partner.pk)
         if partner.paused_at is None:
@@ -99,7 +100,7 @@ def webhook_partner_pause(*, partner, reason: str, user=None):
 
 def webhook_partner_resume(*, partner, user):
     """Deliver again: owed deliveries (kept while paused) become due now."""
-    require(permissions.can_edit_blog, user, None, "Only editors can manage webhook partners.")
+    require(permissions.can_manage_partners, user, None, "Only editors can manage webhook partners.")
     with transaction.atomic():
         partner = WebhookPartner.objects.select_for_update().get(pk=partner.pk)
         partner.paused_at = None
@@ -115,5 +116,5 @@ def webhook_partner_resume(*, partner, user):
 
 
 def webhook_partner_delete(*, partner, user) -> None:
-    require(permissions.can_edit_blog, user, None, "Only editors can manage webhook partners.")
+    require(permissions.can_manage_partners, user, None, "Only editors can manage webhook partners.")
     partner.delete()

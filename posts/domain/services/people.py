@@ -73,7 +73,7 @@ def token_revoke(*, token: ApiToken) -> None:
 
 
 def team_set_member(*, blog: Blog, user, member, role: str) -> Membership:
-    require(permissions.can_edit_blog, user, blog, "Only editors can manage the team.")
+    require(permissions.can_manage_team, user, blog, "Only editors can manage the team.")
     if role not in Role.values:
         raise Invalid(f"Unknown role '{role}'.", field="role")
     Author.objects.get_or_create(user=member)
@@ -83,6 +83,6 @@ def team_set_member(*, blog: Blog, user, member, role: str) -> Membership:
 
 
 def team_remove_member(*, blog: Blog, user, member) -> None:
-    require(permissions.can_edit_blog, user, blog, "Only editors can manage the team.")
+    require(permissions.can_manage_team, user, blog, "Only editors can manage the team.")
     Membership.objects.filter(blog=blog, user=member).delete()
     permissions.forget_roles(member)

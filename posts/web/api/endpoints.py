@@ -24,7 +24,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import BaseRenderer
 
 from posts.domain import selectors, services
-from posts.domain.errors import ErrorCode, Invalid, NotFound, ServiceError
+from posts.domain.errors import ErrorCode, NotFound, ServiceError
 from posts.domain.models import Blog, Entry
 from posts.domain.serializers import blog_dict, entry_dict
 from posts.web.api.schemas import (
@@ -217,10 +217,11 @@ def get_blog(request, slug: str):
 
 
 @blogs.get("/{slug}/entries", response={200: EntriesPageOut, **ERRORS}, summary="Published entries, newest first")
-def list_entries(request, slug: str, limit: Query[int] = DEFAULT_LIMIT, before: Query[str | None] = None):
+def list_entries(
+    request, slug: str, limit: int = Query(DEFAULT_LIMIT, ge=1, le=selectors.MAX_PAGE_SIZE),
+    before: Query[str | None] = None,
+):
     """Cursor pagination: pass the reply's ``next`` as ``before`` until it is null."""
-    if not 1 <= limit <= selectors.MAX_PAGE_SIZE:
-        raise Invalid(f"limit must be between 1 and {selectors.MAX_PAGE_SIZE}.", field="limit")
     read = _blog_read("api-entries", slug, variant=f"{limit}|{before or ''}")
 
     def build():
@@ -251,12 +252,10 @@ def get_entry(request, slug: str, entry_id: int):
 
 
 @blogs.get("/{slug}/updates", response={200: UpdatesOut, **ERRORS}, summary="Events after a seq (polling)")
-def get_updates(request, slug: str, since: Query[int] = 0):
+def get_updates(request, slug: str, since: int = Query(0, ge=0)):
     """The events after ``since``, oldest first, at most 500 (``has_more`` says
     when to ask again from the last one). ``seq`` is the blog's latest. The
     same messages as SSE and webhooks."""
-    if since < 0:
-        raise Invalid("since must be 0 or more.", field="since")
     read = _blog_read("api-updates", slug, variant=str(min(since, current_seq(slug) or 0)))
 
     def build():
@@ -342,7 +341,7 @@ def patch_entry(request, slug: str, entry_id: int, payload: EntryPatchIn):
 
 
 @writes.delete("/{slug}/entries/{entry_id}", response={204: None, **WRITE_ERRORS}, summary="Delete an entry", **WRITE)
-def delete_entry(request, slug: str, entry_id: int, version: Query[int | None] = None):
+def delete_entry(request, slug: str, entry_id: int, version: int | None = Query(None, ge=1)):
     """Optionally pass ``?version=`` to refuse (409) if it changed since you read it."""
     entry = selectors.get_entry(blog=_any_blog(slug), entry_id=entry_id)
     services.entry_delete(entry=entry, user=request.auth, version=version)

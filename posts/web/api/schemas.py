@@ -4,15 +4,19 @@ Output shapes of blogs, entries and events are the domain's
 (:mod:`posts.domain.events`, built by :mod:`posts.domain.serializers`). Input shapes
 forbid unknown fields and nulls where a value is required, so a typo in a
 partner's request is a 422 that names the field rather than a silent no-op.
+The document states every limit the server enforces (tests/test_api_fuzz.py
+holds it to that); a body over its ``maxLength`` is refused with 413 by the
+services, so that one limit is stated here but not checked by pydantic.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from django.conf import settings
 from ninja import Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from posts.domain.errors import ErrorCode
 from posts.domain.events import (
@@ -24,6 +28,26 @@ from posts.domain.events import (
     KeyEventShape,
     WebhookBody,
 )
+from posts.domain.selectors import MAX_PAGE_SIZE
+
+# Text rules the services apply, stated for the schema.
+NOT_BLANK = r"\S"  # at least one character that is not white space
+SLUG = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
+Body = Annotated[str, Field(
+    min_length=1, pattern=NOT_BLANK, json_schema_extra={"maxLength": settings.LIVEBLOG_MAX_BODY_CHARS},
+    description=f"Markdown; over {settings.LIVEBLOG_MAX_BODY_CHARS:,} characters is refused with 413.",
+)]
+Standfirst = Annotated[str, Field(json_schema_extra={"maxLength": settings.LIVEBLOG_MAX_BODY_CHARS},
+                                  description="Markdown; too long is refused with 413.")]
+Headline = Annotated[str, Field(max_length=settings.LIVEBLOG_MAX_HEADLINE_CHARS)]
+Title = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
+Slug = Annotated[str, Field(max_length=80, pattern=SLUG)]
+Limit = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
+Since = Annotated[int, Field(ge=0)]
+Version = Annotated[int, Field(ge=1)]
+EntryKind = Literal["update", "summary", "closing"]
+EntryStatus = Literal["draft", "scheduled", "published", "deleted"]
+BlogStatus = Literal["draft", "live", "closed"]
 
 # --- Out -----------------------------------------------------------------------
 
@@ -47,7 +71,7 @@ class EntriesPageOut(Schema):
 
 
 class UpdatesOut(Schema):
-    seq: int
+    seq: Since
     events: list[EventMessage]
     has_more: bool
 
@@ -68,28 +92,32 @@ class _Input(Schema):
 
 
 class BlogCreateIn(_Input):
-    title: str
-    standfirst: str = ""
+    title: Title
+    standfirst: Standfirst = ""
     status: Literal["draft", "live"] = "draft"
-    slug: str | None = None
+    slug: Slug | None = None
+
+
+# PATCH changes only the fields sent: no default is shown or applied.
+UNSENT = Field(default_factory=str)
 
 
 class BlogPatchIn(_Input):
-    title: str = ""
-    standfirst: str = ""
+    title: Title = UNSENT
+    standfirst: Standfirst = UNSENT
     status: Literal["draft", "live"] = "live"
     coverage_start: datetime | None = None
 
 
 class BlogCloseIn(_Input):
-    body: str
-    headline: str = ""
+    body: Body
+    headline: Headline = ""
 
 
 class EntryCreateIn(_Input):
-    body: str
-    headline: str = ""
-    kind: Literal["update", "summary", "closing"] = "update"
+    body: Body
+    headline: Headline = ""
+    kind: EntryKind = "update"
     key_event: bool = False
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] | None = None
@@ -97,10 +125,10 @@ class EntryCreateIn(_Input):
 
 
 class EntryPatchIn(_Input):
-    version: int
-    body: str = ""
-    headline: str = ""
-    kind: Literal["update", "summary", "closing"] = "update"
+    version: Version
+    body: Body = UNSENT
+    headline: Headline = UNSENT
+    kind: EntryKind = "update"
     key_event: bool = False
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] = "published"

@@ -5,32 +5,40 @@ See docs/events.md#webhook-partners-api."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from django.db.models import Prefetch
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from posts.domain import permissions, services
 from posts.domain.errors import NotAllowed, NotFound
-from posts.domain.models import WebhookAttempt, WebhookDelivery, WebhookPartner
+from posts.domain.models import Event, WebhookAttempt, WebhookDelivery, WebhookPartner
+from posts.web.api.schemas import ErrorOut
 from posts.web.auth import token_auth
 
 router = Router(tags=["webhooks"], auth=token_auth)
 
+# The errors each operation answers (all JSON ErrorOut).
+_READ = {401: ErrorOut, 403: ErrorOut}
+_ONE = {**_READ, 404: ErrorOut}
+_WRITE = {**_ONE, 400: ErrorOut, 413: ErrorOut, 422: ErrorOut}
+EVENT_TYPES = Literal.__getitem__(tuple(Event.Type.values))  # an enum in the schema, kept in step
+
 
 class PartnerIn(Schema):
-    url: str = Field(max_length=500)
+    url: str = Field(max_length=500, json_schema_extra={"format": "uri"})
     blogs: list[str] = []
-    event_types: list[str] = []
-    name: str = ""
+    event_types: list[EVENT_TYPES] = []
+    name: str = Field("", max_length=120)
 
     model_config = {"extra": "forbid"}
 
 
 class PartnerPatchIn(Schema):
-    url: str | None = Field(None, max_length=500)
+    url: str | None = Field(None, max_length=500, json_schema_extra={"format": "uri"})
     blogs: list[str] | None = None
-    event_types: list[str] | None = None
-    name: str | None = None
+    event_types: list[EVENT_TYPES] | None = None
+    name: str | None = Field(None, max_length=120)
     active: bool | None = None
 
     model_config = {"extra": "forbid"}
@@ -104,7 +112,7 @@ def _partner_out(partner: WebhookPartner) -> dict:
 
 
 def _require_editor(request) -> None:
-    if not permissions.can_edit_blog(request.user, None):
+    if not permissions.can_manage_partners(request.user, None):
         raise NotAllowed("Only editors can manage webhook partners.")
 
 
@@ -116,7 +124,7 @@ def _partner(request, partner_id: int) -> WebhookPartner:
     return partner
 
 
-@router.post("", response={201: PartnerCreatedOut}, summary="Register a webhook partner")
+@router.post("", response={201: PartnerCreatedOut, **_WRITE}, summary="Register a webhook partner")
 def create_partner(request, payload: PartnerIn):
     partner, secret = services.webhook_partner_create(
         user=request.user, url=payload.url, blogs=payload.blogs,
@@ -125,18 +133,18 @@ def create_partner(request, payload: PartnerIn):
     return Status(201, {**_partner_out(partner), "secret": secret})
 
 
-@router.get("", response=list[PartnerOut], summary="List webhook partners")
+@router.get("", response={200: list[PartnerOut], **_READ}, summary="List webhook partners")
 def list_partners(request):
     _require_editor(request)
     return [_partner_out(p) for p in WebhookPartner.objects.prefetch_related("blogs").order_by("pk")]
 
 
-@router.get("/{int:partner_id}", response=PartnerOut)
+@router.get("/{int:partner_id}", response={200: PartnerOut, **_ONE})
 def get_partner(request, partner_id: int):
     return _partner_out(_partner(request, partner_id))
 
 
-@router.patch("/{int:partner_id}", response=PartnerOut)
+@router.patch("/{int:partner_id}", response={200: PartnerOut, **_WRITE})
 def patch_partner(request, partner_id: int, payload: PartnerPatchIn):
     partner = _partner(request, partner_id)
     changes = payload.model_dump(exclude_unset=True)
@@ -144,29 +152,28 @@ def patch_partner(request, partner_id: int, payload: PartnerPatchIn):
     return _partner_out(partner)
 
 
-@router.post("/{int:partner_id}/pause", response=PartnerOut)
+@router.post("/{int:partner_id}/pause", response={200: PartnerOut, **_WRITE})
 def pause_partner(request, partner_id: int, payload: PauseIn | None = None):
     partner = _partner(request, partner_id)
     reason = (payload.reason if payload else "") or f"Paused by {request.user.get_username()}."
     return _partner_out(services.webhook_partner_pause(partner=partner, user=request.user, reason=reason))
 
 
-@router.post("/{int:partner_id}/resume", response=PartnerOut)
+@router.post("/{int:partner_id}/resume", response={200: PartnerOut, **_ONE})
 def resume_partner(request, partner_id: int):
     partner = _partner(request, partner_id)
     return _partner_out(services.webhook_partner_resume(partner=partner, user=request.user))
 
 
-@router.delete("/{int:partner_id}", response={204: None})
+@router.delete("/{int:partner_id}", response={204: None, **_ONE})
 def delete_partner(request, partner_id: int):
     services.webhook_partner_delete(partner=_partner(request, partner_id), user=request.user)
     return Status(204, None)
 
 
-@router.get("/{int:partner_id}/deliveries", response=list[DeliveryOut])
-def partner_deliveries(request, partner_id: int, limit: int = 50):
+@router.get("/{int:partner_id}/deliveries", response={200: list[DeliveryOut], **_ONE, 422: ErrorOut})
+def partner_deliveries(request, partner_id: int, limit: int = Query(50, ge=1, le=200)):
     partner = _partner(request, partner_id)
-    limit = max(1, min(limit, 200))
     rows = (
         WebhookDelivery.objects.filter(partner=partner)
         .select_related("event__blog")

@@ -113,13 +113,19 @@ class EntryActions:
 
 
 def entry_actions(entry: Entry, *, user, role: str | None) -> EntryActions:
-    publisher = role in {Role.EDITOR, Role.REPORTER}
+    allowed = permissions.TABLE.get(role, frozenset())
+    publisher = permissions.Action.PUBLISH in allowed
     own_draft = entry.created_by_id == user.pk and entry.status == Entry.Status.DRAFT
     unpublished = entry.status in {Entry.Status.DRAFT, Entry.Status.SCHEDULED}
-    approve = role == Role.EDITOR and entry.awaiting_approval
+    approve = permissions.Action.APPROVE in allowed and entry.awaiting_approval
+    goes_live = (
+        publisher
+        and not entry.awaiting_approval
+        and (entry.kind != Entry.Kind.CLOSING or permissions.Action.CLOSE in allowed)
+    )
     return EntryActions(
         edit=publisher or (own_draft and role is not None),
-        publish=publisher and unpublished and not approve,
+        publish=goes_live and unpublished,
         approve=approve,
         submit=own_draft and not publisher and not entry.awaiting_approval,
         pin=publisher and entry.is_published,
