@@ -8,17 +8,25 @@ partner's request is a 422 that names the field rather than a silent no-op.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 # --- Out -----------------------------------------------------------------------
 
 
 class AuthorOut(Schema):
     name: str
+
+
+class FactCheckOut(Schema):
+    claim: str
+    claimant: str
+    claim_url: str | None
+    claim_date: str | None = Field(description="YYYY-MM-DD")
+    verdict: str = Field(description="One of the newsroom's labels (LIVEBLOG_FACT_CHECK_VERDICTS), best first.")
 
 
 class EntryOut(Schema):
@@ -35,6 +43,7 @@ class EntryOut(Schema):
     pinned: bool
     version: int
     url: str
+    fact_check: FactCheckOut | None
 
 
 class KeyEventOut(Schema):
@@ -52,6 +61,7 @@ class BlogSummaryOut(Schema):
     status: str
     coverage_start: str | None
     coverage_end: str | None
+    language: str
     url: str
     seq: int
 
@@ -95,6 +105,7 @@ class BlogCreateIn(_Input):
     standfirst: str = ""
     status: Literal["draft", "live"] = "draft"
     slug: str | None = None
+    language: str | None = Field(None, description="BCP 47 tag, e.g. 'en-GB'; default the site's.")
 
 
 class BlogPatchIn(_Input):
@@ -102,11 +113,20 @@ class BlogPatchIn(_Input):
     standfirst: str = ""
     status: Literal["draft", "live"] = "live"
     coverage_start: datetime | None = None
+    language: str = ""
 
 
 class BlogCloseIn(_Input):
     body: str
     headline: str = ""
+
+
+class FactCheckIn(_Input):
+    claim: str
+    claimant: str
+    claim_url: str | None = None
+    claim_date: date | None = None
+    verdict: str = Field(description="One of the newsroom's labels (LIVEBLOG_FACT_CHECK_VERDICTS).")
 
 
 class EntryCreateIn(_Input):
@@ -117,6 +137,7 @@ class EntryCreateIn(_Input):
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] | None = None
     publish_at: datetime | None = None
+    fact_check: FactCheckIn | None = None
 
 
 class EntryPatchIn(_Input):
@@ -128,3 +149,4 @@ class EntryPatchIn(_Input):
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] = "published"
     publish_at: datetime | None = None
+    fact_check: FactCheckIn | None = Field(None, description="null removes the fact check.")
