@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -325,3 +326,45 @@ def test_emptying_the_desk_fields_removes_the_fact_check(client, blog, reporter)
                            HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert json.loads(response.content)["entry"]["fact_check"] is None
+
+
+# --- In a real browser: the card the script draws, and axe ---------------------------
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+POLL_ONLY = "window.LIVEBLOG_TRANSPORT = 'poll'; window.LIVEBLOG_POLL_MS = 250;"
+
+
+def _axe_violations(page) -> list[dict]:
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']}))
+        .violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))""")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}])
+def test_the_card_reads_the_same_drawn_by_the_server_or_the_script_and_passes_axe(
+    live_url, browser, blog, reporter, viewport
+):
+    served = _fact_check(blog, reporter, key_event=True)
+    context = browser.new_context(viewport=viewport, bypass_csp=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.add_init_script(POLL_ONLY)
+        page.goto(f"{live_url}/live/{blog.slug}/")
+        pushed = _fact_check(blog, reporter, claim="Crowds were the largest ever.", verdict="Misleading")
+        card = page.locator(f"#entry-{pushed.pk} [data-fact-check]")
+        card.wait_for()
+        server_card = page.locator(f"#entry-{served.pk} [data-fact-check]")
+        assert card.locator(".fact-check__verdict dd").inner_text() == "Misleading"
+        assert server_card.locator(".fact-check__verdict dd").inner_text() == "False"
+        assert card.locator(".fact-check__claim q").inner_text() == "Crowds were the largest ever."
+        for drawn in (card, server_card):
+            assert drawn.locator(".fact-check__source dd").inner_text() == \
+                "The campaign, 20 November 2026 (example.com)"
+        # The script's markup is the template's: same elements, classes and order.
+        shape = "el => [...el.querySelectorAll('*')].map(n => n.tagName + '.' + n.className).join(' ')"
+        assert card.evaluate(shape) == server_card.evaluate(shape)
+        assert _axe_violations(page) == []
+    finally:
+        context.close()
