@@ -6,6 +6,7 @@ the reader's card and the desk carry it."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -366,5 +367,42 @@ def test_the_card_reads_the_same_drawn_by_the_server_or_the_script_and_passes_ax
         shape = "el => [...el.querySelectorAll('*')].map(n => n.tagName + '.' + n.className).join(' ')"
         assert card.evaluate(shape) == server_card.evaluate(shape)
         assert _axe_violations(page) == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}])
+def test_a_reporter_composes_a_fact_check_at_the_desk(live_url, browser, blog, reporter, viewport):
+    from django.test import Client
+
+    session = Client()
+    session.force_login(reporter)
+    context = browser.new_context(viewport=viewport, base_url=live_url, bypass_csp=True)
+    context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value, "url": live_url}])
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"/desk/blogs/{blog.slug}/")
+        composer = page.locator("#composer")
+        section = composer.locator("[data-fact-check-fields]")
+        assert section.get_attribute("open") is None
+        section.locator("summary").click()
+        composer.get_by_label("Body").fill(EXPLANATION)
+        section.get_by_label("Claim").fill(CLAIM["claim"])
+        section.get_by_label("Made by").fill(CLAIM["claimant"])
+        section.get_by_label("Where (link)").fill(CLAIM["claim_url"])
+        section.get_by_label("When").fill(CLAIM["claim_date"])
+        section.get_by_label("Verdict").select_option("False")
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate("""async () => (await axe.run('[data-fact-check-fields]',
+            {resultTypes: ['violations']})).violations.map(v => v.id + ': ' + v.nodes.map(n => n.target).join())""")
+        assert violations == []
+        composer.get_by_role("button", name="Publish").click()
+        page.wait_for_function("document.querySelector('[data-entry-id], [id^=desk-entry-]') !== null")
+        deadline = time.monotonic() + 10
+        while not Entry.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Entry.objects.get().fact_check == CLAIM
     finally:
         context.close()

@@ -71,8 +71,12 @@ def _url(value) -> str:
     url = _text(value, "claim_url", limit=MAX_URL_CHARS, required=False, one_line=True)
     if not url:
         return ""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"http", "https"} or not parsed.netloc or " " in url:
+    try:
+        parsed = urlparse(url)
+        host = parsed.hostname
+    except ValueError:  # e.g. "http://[" (an unclosed IPv6 address)
+        host = None
+    if host is None or parsed.scheme not in {"http", "https"} or " " in url:
         raise Invalid("fact_check.claim_url must be an http(s) address.", field="fact_check.claim_url")
     return url
 
