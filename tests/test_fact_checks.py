@@ -198,12 +198,32 @@ def test_patching_the_verdict_marks_the_entry_updated_and_null_removes_it(client
     assert removed["fact_check"] is None
 
 
-def test_updates_and_sse_replay_carry_the_fact_check(client, blog, reporter):
+def test_updates_carry_the_fact_check(client, blog, reporter):
     entry = _fact_check(blog, reporter)
     events = client.get(f"/api/blogs/{blog.slug}/updates?since=0").json()["events"]
     published = [e for e in events if e["type"] == "entry.published"]
     assert published[-1]["entry"]["id"] == entry.pk
     assert published[-1]["entry"]["fact_check"] == CLAIM
+
+
+def test_sse_carries_the_fact_check_live_and_on_replay(live_url, blog, reporter):
+    from .fanout_support import SSEClient
+
+    client = SSEClient(f"{live_url}/live/{blog.slug}/events")
+    try:
+        client.next()  # retry:
+        entry = _fact_check(blog, reporter)
+        [live] = client.messages(1)
+    finally:
+        client.close()
+    assert live.event == "entry.published" and live.json["entry"]["fact_check"] == CLAIM
+    replay = SSEClient(f"{live_url}/live/{blog.slug}/events", last_event_id=str(int(live.id) - 1))
+    try:
+        replay.next()
+        [again] = replay.messages(1)
+    finally:
+        replay.close()
+    assert again.json["entry"]["id"] == entry.pk and again.json["entry"]["fact_check"] == CLAIM
 
 
 def test_webhooks_carry_the_fact_check(blog, reporter, editor, settings, django_capture_on_commit_callbacks):
