@@ -214,6 +214,21 @@ LIVEBLOG_MAX_BODY_CHARS = int(os.environ.get("LIVEBLOG_MAX_BODY_CHARS", "20000")
 LIVEBLOG_MAX_HEADLINE_CHARS = 200
 LIVEBLOG_PAGE_SIZE = int(os.environ.get("LIVEBLOG_PAGE_SIZE", "20"))
 LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE = env_bool("LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE", False)
+# Fact-check verdicts, best first (comma-separated). ClaimReview's ratingValue
+# counts from the worst (1) to the best (len), as Google's fact-check markup
+# wants bestRating > worstRating >= 1 (docs/structured-data.md).
+LIVEBLOG_FACT_CHECK_VERDICTS = tuple(
+    v.strip()
+    for v in os.environ.get("LIVEBLOG_FACT_CHECK_VERDICTS", "True,Mostly true,Misleading,False").split(",")
+    if v.strip()
+)
+# The publisher named in the pages' structured data (schema.org Organization):
+# its name, home page and logo (absolute URL; default the bundled one).
+LIVEBLOG_PUBLISHER_NAME = os.environ.get("LIVEBLOG_PUBLISHER_NAME", "Newsroom")
+LIVEBLOG_PUBLISHER_URL = os.environ.get("LIVEBLOG_PUBLISHER_URL", LIVEBLOG_SITE_URL + "/")
+LIVEBLOG_PUBLISHER_LOGO = os.environ.get(
+    "LIVEBLOG_PUBLISHER_LOGO", LIVEBLOG_SITE_URL + "/static/live/publisher-logo.png"
+)
 
 # --- Fan-out ----------------------------------------------------------------
 # SSE: the client's reconnect delay and the heartbeat comment interval.

@@ -211,7 +211,7 @@ def test_json_ld_describes_a_live_blog_posting(client, blog, reporter):
     for field in ("description", "datePublished", "dateModified", "coverageStartTime"):
         assert data[field]
     assert "coverageEndTime" not in data
-    updates = {u["url"].rsplit("/", 2)[-2]: u for u in data["liveBlogUpdate"]}
+    updates = {u["url"].rsplit("#entry-", 1)[-1]: u for u in data["liveBlogUpdate"]}
     first = updates[str(key.pk)]
     assert first["@type"] == "BlogPosting"
     assert first["headline"] == "Polls close"

@@ -121,7 +121,7 @@ def test_publish_writes_entry_and_revision_and_event(blog, reporter):
 
 def test_body_text_is_made_at_save_and_follows_edits(blog, reporter):
     entry = make_entry(blog=blog, user=reporter, body="Turnout is **high** &amp; <b>rising</b>\n\nin the north")
-    assert Entry.objects.get(pk=entry.pk).body_text == "Turnout is high & rising in the north"
+    assert Entry.objects.get(pk=entry.pk).body_text == "Turnout is high & rising\nin the north"  # one line per paragraph
     services.entry_edit(entry=entry, user=reporter, version=1, body="Turnout *fell*.")
     assert Entry.objects.get(pk=entry.pk).body_text == "Turnout fell."
 

@@ -24,6 +24,14 @@ class AuthorShape(Shape):
     name: str
 
 
+class FactCheckShape(Shape):
+    claim: str
+    claimant: str
+    claim_url: str | None
+    claim_date: str | None = Field(description="YYYY-MM-DD")
+    verdict: str = Field(description="One of the newsroom's labels (LIVEBLOG_FACT_CHECK_VERDICTS), best first.")
+
+
 class EntryShape(Shape):
     """An entry as readers, partners and the API see it (serializers.entry_dict)."""
 
@@ -40,6 +48,7 @@ class EntryShape(Shape):
     pinned: bool
     version: int = Field(ge=1)
     url: str = URL
+    fact_check: FactCheckShape | None
 
 
 class EntryTombstone(Shape):
@@ -71,6 +80,7 @@ class BlogSummaryShape(Shape):
     status: Literal["draft", "live", "closed"]
     coverage_start: datetime | None
     coverage_end: datetime | None
+    language: str
     url: str = URL
     seq: int = Field(ge=0)
 

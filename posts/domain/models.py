@@ -14,6 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 
+def default_language() -> str:
+    """A new blog's language: the site's ``LANGUAGE_CODE`` as a BCP 47 tag."""
+    from posts.domain.languages import normalize_language_tag
+
+    return normalize_language_tag(settings.LANGUAGE_CODE)
+
+
 class Role(models.TextChoices):
     EDITOR = "editor", "Editor"
     REPORTER = "reporter", "Reporter"
@@ -31,6 +38,8 @@ class Author(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="author"
     )
     display_name = models.CharField(max_length=120, blank=True)
+    # A profile page, linked from bylines in structured data and feeds.
+    url = models.URLField(max_length=500, blank=True)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.REPORTER)
 
     def __str__(self) -> str:
@@ -58,6 +67,8 @@ class Blog(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
     coverage_start = models.DateTimeField(null=True, blank=True)
     coverage_end = models.DateTimeField(null=True, blank=True)
+    # BCP 47 tag of the coverage (feeds, structured data, the page's lang).
+    language = models.CharField(max_length=35, default=default_language)
     # The last event sequence number handed out; bumped in the same
     # transaction as the event it numbers, which keeps seq gap-free.
     last_seq = models.PositiveBigIntegerField(default=0, editable=False)
@@ -128,9 +139,17 @@ class Entry(models.Model):
     awaiting_approval = models.BooleanField(default=False)
     publish_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
-    # Set only when the headline or body changes after publication.
+    # Set only when the headline, body or fact check changes after publication.
     updated_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # A fact check (docs/fact-checks.md): the claim, who made it, where and
+    # when, and the verdict, one of settings.LIVEBLOG_FACT_CHECK_VERDICTS; the
+    # body is the reporter's explanation. All empty on other entries.
+    claim = models.TextField(blank=True)
+    claimant = models.CharField(max_length=200, blank=True)
+    claim_url = models.URLField(max_length=500, blank=True)
+    claim_date = models.DateField(null=True, blank=True)
+    verdict = models.CharField(max_length=60, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -149,6 +168,13 @@ class Entry(models.Model):
                 fields=["blog"],
                 condition=Q(pinned=True, status="published"),
                 name="one_pinned_entry_per_blog",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(verdict="", claim="", claimant="", claim_url="", claim_date__isnull=True)
+                    | (~Q(verdict="") & ~Q(claim="") & ~Q(claimant=""))
+                ),
+                name="fact_check_whole_or_none",
             ),
         ]
         indexes = [
@@ -180,6 +206,20 @@ class Entry(models.Model):
     def is_published(self) -> bool:
         return self.status == self.Status.PUBLISHED
 
+    @property
+    def fact_check(self) -> dict | None:
+        """The public shape ``{claim, claimant, claim_url, claim_date, verdict}``
+        (optional parts null), or None when the entry is not a fact check."""
+        if not self.verdict:
+            return None
+        return {
+            "claim": self.claim,
+            "claimant": self.claimant,
+            "claim_url": self.claim_url or None,
+            "claim_date": self.claim_date.isoformat() if self.claim_date else None,
+            "verdict": self.verdict,
+        }
+
 
 class EntryRevision(models.Model):
     """One saved version of an entry: the history editors and desks see."""
@@ -191,6 +231,7 @@ class EntryRevision(models.Model):
     kind = models.CharField(max_length=8, choices=Entry.Kind.choices)
     key_event = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Entry.Status.choices)
+    fact_check = models.JSONField(null=True, blank=True)
     edited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

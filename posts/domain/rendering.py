@@ -50,10 +50,25 @@ def render_markdown(text: str) -> str:
     return _LONE_LINK.sub(_embed_or_keep, _autolink_bare_lines(clean))
 
 
+# Where a block ends (or a line breaks) the text gets a line break, so
+# "<p>Polls closed.</p><p>Counting began.</p>" does not read "closed.Counting".
+_BLOCK_END = re.compile(
+    r"<br\s*/?>|<hr\s*/?>|</(?:p|li|h[1-6]|blockquote|pre|figure|figcaption|tr|table|ul|ol|div)\s*>",
+    re.IGNORECASE,
+)
+_CELL_END = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
+_PRE = re.compile(r"<pre\b.*?</pre\s*>", re.IGNORECASE | re.DOTALL)
+
+
 def plain_text(html_text: str) -> str:
-    """Text only (for JSON-LD ``articleBody``, feed summaries, push bodies)."""
-    text = nh3.clean(html_text or "", tags=set())
-    return re.sub(r"\s+", " ", html.unescape(text)).strip()
+    """Text only (for JSON-LD ``articleBody``, feed summaries, push bodies):
+    one line per block, words never glued across tags."""
+    # Source line breaks are only spaces in HTML, except inside <pre>.
+    source = _PRE.sub(lambda m: m.group(0).replace("\n", "<br>"), html_text or "")
+    marked = _CELL_END.sub(" ", _BLOCK_END.sub("\n", re.sub(r"\s+", " ", source)))
+    text = html.unescape(nh3.clean(marked, tags=set()))
+    lines = (re.sub(r"[^\S\n]+", " ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
 
 
 _BARE_URL_PARAGRAPH = re.compile(r"<p>(https?://[^\s<>\"]+)</p>")

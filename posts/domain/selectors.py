@@ -35,7 +35,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 # Only what a byline shows (Author.name): no password hashes, no role.
 _BYLINE_AUTHORS = Author.objects.select_related("user").only(
-    "display_name", "user", "user__username", "user__first_name", "user__last_name"
+    "display_name", "url", "user", "user__username", "user__first_name", "user__last_name"
 )
 
 

@@ -37,6 +37,7 @@ def entry_dict(entry: Entry) -> dict:
         "pinned": entry.pinned,
         "version": entry.version,
         "url": absolute_url(f"/live/{entry.blog.slug}/entries/{entry.pk}/"),
+        "fact_check": entry.fact_check,
     }
 
 
@@ -58,6 +59,7 @@ def blog_dict(blog: Blog, *, pinned: Entry | None = None, key_events: list[Entry
         "status": blog.status,
         "coverage_start": iso(blog.coverage_start),
         "coverage_end": iso(blog.coverage_end),
+        "language": blog.language,
         "url": absolute_url(f"/live/{blog.slug}/"),
         "seq": blog.last_seq,
         "pinned": entry_dict(pinned) if pinned is not None else None,

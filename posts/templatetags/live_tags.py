@@ -36,3 +36,11 @@ def byline(entry) -> str:
     if len(names) <= 1:
         return "".join(names)
     return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+@register.filter
+def host(url: str) -> str:
+    """``www.example.com`` of a link: the text of a fact check's source link."""
+    from urllib.parse import urlparse
+
+    return urlparse(url or "").hostname or url

@@ -88,9 +88,10 @@ class BlogForm(ServiceForm):
             return services.blog_create(
                 user=user, title=data["title"], standfirst=data.get("standfirst", ""),
                 status=data["status"], slug=data.get("slug") or None,
-                coverage_start=data.get("coverage_start"),
+                coverage_start=data.get("coverage_start"), language=data.get("language") or None,
             )
-        fields = {k: data[k] for k in self.changed_data if k in {"title", "standfirst", "status", "coverage_start"}}
+        editable = {"title", "standfirst", "status", "coverage_start", "language"}
+        fields = {k: data[k] for k in self.changed_data if k in editable}
         return services.blog_update(blog=Blog.objects.get(pk=self.instance.pk), user=user, **fields)
 
 
@@ -102,7 +103,7 @@ class BlogAdmin(ServiceAdminMixin, admin.ModelAdmin):
     search_fields = ["title", "slug"]
     readonly_fields = ["last_seq", "coverage_end", "created_at", "modified_at"]
     inlines = [MembershipInline]
-    fields = ["title", "slug", "standfirst", "status", "coverage_start", "coverage_end", "last_seq"]
+    fields = ["title", "slug", "standfirst", "status", "language", "coverage_start", "coverage_end", "last_seq"]
 
     def get_readonly_fields(self, request, obj=None):
         ro = list(super().get_readonly_fields(request, obj))

@@ -2,7 +2,9 @@
 
 The latest :data:`FEED_SIZE` published entries, newest first. Each item's id
 is its permalink, which never changes; an edit after publication moves the
-item's ``updated`` (Atom) and the feed's ``lastBuildDate``/``updated``. The
+item's ``updated`` (Atom) and the feed's ``lastBuildDate``/``updated``.
+Each carries the blog's language and every author of an item (RSS
+``dc:creator``, Atom ``author``); a fact check leads the item's text. The
 feeds are served through :func:`posts.caching.cached_read` (ETag,
 Last-Modified = the blog's latest event, 304s). The JSON Feed lives in
 :mod:`posts.views`.
@@ -10,23 +12,57 @@ Last-Modified = the blog's latest event, 304s). The JSON Feed lives in
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.http import Http404, HttpRequest, HttpResponse
 
 from posts.delivery.websub import HubAtomFeed, HubRssFeed
-from posts.domain import selectors
+from posts.domain import fact_checks, selectors
 from posts.domain.models import Blog, Entry
 from posts.domain.rendering import plain_text
 from posts.domain.serializers import absolute_url
 from posts.web.caching import FEED_CACHE_CONTROL, cached_read, set_last_modified, surrogate_key
-from posts.web.views import _blog_read, _entry_headline, reader_view
+from posts.web.structured_data import entry_headline
+from posts.web.views import _blog_read, reader_view
 
 FEED_SIZE = 50
 
+DC_NS = "http://purl.org/dc/elements/1.1/"
+
+
+class RssWithAuthors(HubRssFeed):
+    """One ``dc:creator`` per author (Django writes one name at most)."""
+
+    def rss_attributes(self):
+        return {**super().rss_attributes(), "xmlns:dc": DC_NS}
+
+    def add_item_elements(self, handler, item):
+        super().add_item_elements(handler, item)
+        for name, _url in item["authors"]:
+            handler.addQuickElement("dc:creator", name)
+
+
+class AtomWithAuthors(HubAtomFeed):
+    """One ``<author>`` per author, with its ``<uri>`` when known."""
+
+    def add_item_elements(self, handler, item):
+        super().add_item_elements(handler, item)
+        for name, url in item["authors"]:
+            handler.startElement("author", {})
+            handler.addQuickElement("name", name)
+            if url:
+                handler.addQuickElement("uri", url)
+            handler.endElement("author")
+
 
 class LiveBlogRssFeed(Feed):
-    feed_type = HubRssFeed  # Rss201rev2Feed advertising the WebSub hub
-    language = "en-gb"
+    feed_type = RssWithAuthors  # Rss201rev2Feed advertising the WebSub hub
+
+    def get_feed(self, obj: Blog, request: HttpRequest):
+        feedgen = super().get_feed(obj, request)
+        # Feed.language is one value for every feed; each blog has its own.
+        feedgen.feed["language"] = obj.language
+        return feedgen
 
     def get_object(self, request: HttpRequest, slug: str) -> Blog:
         blog = selectors.public_blog(slug)
@@ -51,13 +87,18 @@ class LiveBlogRssFeed(Feed):
     def items(self, blog: Blog) -> list[Entry]:
         return selectors.feed_entries(blog=blog, limit=FEED_SIZE)
 
+    def author_name(self, blog: Blog) -> str:
+        # Atom wants an author for the feed or every entry: the publisher.
+        return settings.LIVEBLOG_PUBLISHER_NAME
+
     def item_title(self, entry: Entry) -> str:
         # RSS has no way to say a title or description is text, and readers
         # render them as HTML: both are plain text, markup stripped.
-        return plain_text(_entry_headline(entry))
+        return plain_text(entry_headline(entry))
 
     def item_description(self, entry: Entry) -> str:
-        return entry.body_text
+        summary = fact_checks.summary_text(entry)
+        return f"{summary}\n\n{entry.body_text}" if summary else entry.body_text
 
     def item_link(self, entry: Entry) -> str:
         return absolute_url(entry.get_absolute_url())
@@ -71,8 +112,8 @@ class LiveBlogRssFeed(Feed):
     def item_updateddate(self, entry: Entry):
         return entry.updated_at or entry.published_at
 
-    def item_author_name(self, entry: Entry) -> str:
-        return ", ".join(a.name for a in entry.byline)
+    def item_extra_kwargs(self, entry: Entry) -> dict:
+        return {"authors": [(a.name, a.url) for a in entry.byline]}
 
     def item_categories(self, entry: Entry) -> list[str]:
         categories = []
@@ -84,13 +125,14 @@ class LiveBlogRssFeed(Feed):
 
 
 class LiveBlogAtomFeed(LiveBlogRssFeed):
-    feed_type = HubAtomFeed  # Atom1Feed advertising the WebSub hub
+    feed_type = AtomWithAuthors  # Atom1Feed advertising the WebSub hub
 
     def feed_url(self, blog: Blog) -> str:
         return absolute_url(f"/live/{blog.slug}/feed.atom")
 
     def item_description(self, entry: Entry) -> str:
-        return entry.body_html  # Atom marks it type="html": the entry's content, sanitized
+        # Atom marks it type="html": the fact check, then the entry's sanitized content.
+        return fact_checks.summary_html(entry) + entry.body_html
 
 
 def _feed_view(kind: str, feed: Feed):

@@ -8,13 +8,12 @@ cache, as a 304, or builds it once per blog event.
 from __future__ import annotations
 
 import functools
-import json
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 
 from posts.delivery.websub import json_feed_hubs
-from posts.domain import selectors
+from posts.domain import fact_checks, selectors
 from posts.domain.models import Blog, Entry
 from posts.domain.rendering import plain_text
 from posts.domain.serializers import absolute_url, iso
@@ -29,11 +28,11 @@ from posts.web.caching import (
     set_last_modified,
     surrogate_key,
 )
+from posts.web.structured_data import entry_headline, live_page_blocks, permalink_blocks
 
 HOME_LIMIT = 30
 PERMALINK_WINDOW = 10
 FEED_SIZE = 50
-JSONLD_HEADLINE_CHARS = 110
 
 
 def reader_view(view):
@@ -118,8 +117,8 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "on_page": on_page,
                 "last_modified": last_modified,
                 "jsonld": (
-                    _jsonld_script(blog, entries=page.items, pinned=pinned, modified=last_modified)
-                    if first_page else ""
+                    live_page_blocks(blog, entries=page.items, pinned=pinned, modified=last_modified)
+                    if first_page else []
                 ),
             },
         )
@@ -149,6 +148,7 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
                 "older_cursor": window.older_cursor,
                 "on_page": {e.pk for e in entries},
                 "first_page": False,
+                "jsonld": permalink_blocks(entry),
             },
         )
 
@@ -176,52 +176,6 @@ def _page_size() -> int:
     return settings.LIVEBLOG_PAGE_SIZE
 
 
-# --- JSON-LD -------------------------------------------------------------------
-
-
-def _entry_headline(entry: Entry) -> str:
-    if entry.headline:
-        return entry.headline
-    text = entry.body_text
-    return text if len(text) <= JSONLD_HEADLINE_CHARS else text[: JSONLD_HEADLINE_CHARS - 1].rstrip() + "…"
-
-
-def live_blog_posting(
-    blog: Blog, *, entries: list[Entry], pinned: Entry | None = None, modified=None
-) -> dict:
-    """schema.org ``LiveBlogPosting`` per Google's live-blog guidelines."""
-    updates = list(entries)
-    if pinned is not None and all(e.pk != pinned.pk for e in updates):
-        updates.insert(0, pinned)
-    url = absolute_url(blog.get_absolute_url())
-    modified = modified or selectors.blog_last_event_at(blog=blog)
-    data = {
-        "@context": "https://schema.org",
-        "@type": "LiveBlogPosting",
-        "@id": url,
-        "url": url,
-        "mainEntityOfPage": url,
-        "headline": blog.title,
-        "description": plain_text(blog.standfirst_html) or blog.title,
-        "datePublished": iso(blog.coverage_start or blog.created_at),
-        "dateModified": iso(modified),
-        "coverageStartTime": iso(blog.coverage_start or blog.created_at),
-        "liveBlogUpdate": [_blog_posting(e) for e in updates],
-    }
-    if blog.coverage_end is not None:
-        data["coverageEndTime"] = iso(blog.coverage_end)
-    return data
-
-
-_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
-
-
-def _jsonld_script(blog: Blog, *, entries: list[Entry], pinned: Entry | None, modified) -> str:
-    """JSON safe to put inside ``<script type="application/ld+json">``."""
-    data = live_blog_posting(blog, entries=entries, pinned=pinned, modified=modified)
-    return json.dumps(data, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
-
-
 # --- JSON Feed 1.1 ---------------------------------------------------------------
 
 
@@ -239,7 +193,7 @@ def json_feed(request: HttpRequest, slug: str) -> HttpResponse:
             "home_page_url": absolute_url(blog.get_absolute_url()),
             "feed_url": feed_url,
             "description": plain_text(blog.standfirst_html),
-            "language": "en-GB",
+            "language": blog.language,
             "items": [_json_feed_item(e) for e in entries],
         }
         if blog.is_closed:
@@ -254,31 +208,19 @@ def json_feed(request: HttpRequest, slug: str) -> HttpResponse:
                        surrogate_keys=[surrogate_key(slug)])
 
 
-def _blog_posting(entry: Entry) -> dict:
-    url = absolute_url(entry.get_absolute_url())
-    return {
-        "@type": "BlogPosting",
-        "@id": url,
-        "headline": _entry_headline(entry),
-        "articleBody": entry.body_text,
-        "datePublished": iso(entry.published_at),
-        "dateModified": iso(entry.updated_at or entry.published_at),
-        "author": [{"@type": "Person", "name": a.name} for a in entry.byline],
-        "url": url,
-    }
-
-
 def _json_feed_item(entry: Entry) -> dict:
     url = absolute_url(entry.get_absolute_url())
+    fact_check_text = fact_checks.summary_text(entry)
     item = {
         "id": url,
         "url": url,
-        "title": entry.headline or _entry_headline(entry),
-        "content_html": entry.body_html,
-        "content_text": entry.body_text,
+        "title": entry_headline(entry),
+        # A fact check leads the item as text (JSON Feed has no field for it).
+        "content_html": fact_checks.summary_html(entry) + entry.body_html,
+        "content_text": f"{fact_check_text}\n{entry.body_text}" if fact_check_text else entry.body_text,
         "date_published": iso(entry.published_at),
         "date_modified": iso(entry.updated_at or entry.published_at),
-        "authors": [{"name": a.name} for a in entry.byline],
+        "authors": [{"name": a.name, **({"url": a.url} if a.url else {})} for a in entry.byline],
     }
     tags = [label for flag, label in ((entry.key_event, "key event"), (entry.kind != "update", entry.kind)) if flag]
     if tags:

@@ -79,6 +79,37 @@
     return t;
   }
 
+  function hostOf(url) {
+    try { return new URL(url).hostname; } catch (e) { return url; }
+  }
+
+  function longDate(isoDate) {
+    var d = new Date(isoDate + "T00:00:00Z");
+    return d.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+  }
+
+  // The claim -> verdict card (templates/posts/_fact_check.html).
+  function renderFactCheck(check, lang) {
+    var source = [check.claimant];
+    if (check.claim_date) {
+      source.push(", ", el("time", { datetime: check.claim_date }, [longDate(check.claim_date)]));
+    }
+    if (check.claim_url) {
+      source.push(" (", el("a", { href: check.claim_url, rel: "nofollow noopener noreferrer" }, [hostOf(check.claim_url)]), ")");
+    }
+    function row(name, label, value, attrs) {
+      return el("div", { "class": "fact-check__row fact-check__" + name }, [el("dt", {}, [label]), el("dd", attrs || {}, value)]);
+    }
+    return el("div", { "class": "fact-check", "data-fact-check": "" }, [
+      el("p", { "class": "fact-check__title" }, ["Fact check"]),
+      el("dl", { "class": "fact-check__card" }, [
+        row("claim", "Claim", [el("q", {}, [check.claim])], { lang: lang }),
+        row("source", "Made by", source),
+        row("verdict", "Verdict", [el("strong", { "class": "fact-check__label" }, [check.verdict])])
+      ])
+    ]);
+  }
+
   function badge(kind, text) { return el("span", { "class": "badge badge--" + kind }, [text]); }
 
   function renderEntry(entry) {
@@ -98,10 +129,12 @@
       id: "entry-" + id, "class": classes.join(" "), "data-entry-id": id, "data-version": entry.version,
       "data-published": entry.published_at, "aria-labelledby": labelled, tabindex: "-1"
     }, [meta]);
+    var lang = main.getAttribute("data-lang");
     if (entry.headline) {
-      article.appendChild(el("h3", { "class": "entry__headline", id: "entry-" + id + "-headline" }, [entry.headline]));
+      article.appendChild(el("h3", { "class": "entry__headline", id: "entry-" + id + "-headline", lang: lang }, [entry.headline]));
     }
-    var body = el("div", { "class": "entry__body" });
+    if (entry.fact_check) article.appendChild(renderFactCheck(entry.fact_check, lang));
+    var body = el("div", { "class": "entry__body", lang: lang });
     body.innerHTML = entry.body_html; // sanitized on the server (nh3)
     article.appendChild(body);
     var footer = el("footer", { "class": "entry__footer" });

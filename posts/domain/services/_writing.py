@@ -105,6 +105,7 @@ def snapshot(entry: Entry, user) -> None:
         kind=entry.kind,
         key_event=entry.key_event,
         status=entry.status,
+        fact_check=entry.fact_check,
         edited_by=user if getattr(user, "is_authenticated", False) else None,
     )
 

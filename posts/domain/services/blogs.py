@@ -12,12 +12,14 @@ from django.utils.translation import gettext as _
 
 from posts.domain import permissions
 from posts.domain.errors import Conflict, ErrorCode, Invalid, TooLarge
+from posts.domain.languages import normalize_language_tag
 from posts.domain.models import (
     Blog,
     Entry,
     Event,
     Membership,
     Role,
+    default_language,
 )
 from posts.domain.rendering import render_markdown
 
@@ -33,7 +35,18 @@ from ._writing import (
 from .outbox import UNSET, _Unset, blog_event, entry_event, lock_blog, require
 
 # Blog fields services change with save(); last_seq is only ever bumped in SQL.
-BLOG_FIELDS = ["title", "standfirst", "standfirst_html", "status", "coverage_start", "coverage_end", "modified_at"]
+BLOG_FIELDS = [
+    "title", "standfirst", "standfirst_html", "status", "coverage_start", "coverage_end", "language", "modified_at",
+]
+
+
+def clean_language(language: str) -> str:
+    if not isinstance(language, str):
+        raise Invalid("language must be a language tag such as 'en-GB'.", field="language")
+    try:
+        return normalize_language_tag(language.strip())
+    except ValueError as exc:
+        raise Invalid(str(exc), field="language") from exc
 
 
 def _unique_slug(title: str) -> str:
@@ -52,7 +65,9 @@ def blog_create(
     status: str = Blog.Status.DRAFT,
     slug: str | None = None,
     coverage_start: datetime | None = None,
+    language: str | None = None,
 ) -> Blog:
+    """``language`` (a BCP 47 tag) defaults to the site's ``LANGUAGE_CODE``."""
     require(permissions.can_edit_blog, user, None, "Only editors can create blogs.")
     title = (title or "").strip()
     if not title:
@@ -63,6 +78,7 @@ def blog_create(
         raise Invalid("A new blog is 'draft' or 'live'.", field="status")
     if standfirst and len(standfirst) > settings.LIVEBLOG_MAX_BODY_CHARS:
         raise TooLarge("The standfirst is too long.", field="standfirst")
+    language = clean_language(language) if language is not None else default_language()
     with transaction.atomic():
         if slug:
             if slug != slugify(slug) or len(slug) > 80:
@@ -80,6 +96,7 @@ def blog_create(
                     standfirst=standfirst or "",
                     standfirst_html=render_markdown(standfirst or ""),
                     status=status,
+                    language=language,
                     coverage_start=coverage_start or (now if status == Blog.Status.LIVE else None),
                 )
         except IntegrityError as exc:
@@ -98,8 +115,9 @@ def blog_update(
     standfirst: str | _Unset = UNSET,
     status: str | _Unset = UNSET,
     coverage_start: datetime | None | _Unset = UNSET,
+    language: str | _Unset = UNSET,
 ) -> Blog:
-    """Edit a blog's title, standfirst or coverage start; open or reopen it.
+    """Edit a blog's title, standfirst, language or coverage start; open or reopen it.
 
     Closing needs a closing note, so it goes through :func:`blog_close`.
     """
@@ -119,6 +137,10 @@ def blog_update(
             changed |= (standfirst or "") != blog.standfirst
             blog.standfirst = standfirst or ""
             blog.standfirst_html = render_markdown(blog.standfirst)
+        if language is not UNSET:
+            language = clean_language(language)
+            changed |= language != blog.language
+            blog.language = language
         if coverage_start is not UNSET:
             changed |= coverage_start != blog.coverage_start
             blog.coverage_start = coverage_start

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from posts.domain import permissions, selectors
 from posts.domain.errors import Conflict, ErrorCode, Invalid, NotFound
+from posts.domain.fact_checks import clean_fact_check
 from posts.domain.models import (
     Blog,
     Entry,
@@ -47,14 +48,19 @@ def entry_create(
     publish_at: datetime | None = None,
     authors=None,
     submit: bool = False,
+    fact_check: dict | None = None,
 ) -> Entry:
     """Write an entry: published now, scheduled, or kept as a draft.
 
     A contributor may only write drafts; ``submit=True`` puts the draft in
     the editors' approval queue. Only those who may close write a closing
-    note, and publishing one closes the blog.
+    note, and publishing one closes the blog. ``fact_check`` (``{claim,
+    claimant, claim_url?, claim_date?, verdict}``) makes the entry a fact
+    check, its body the explanation.
     """
     if kind == Entry.Kind.CLOSING:
+        if fact_check is not None:
+            raise Invalid("A closing note cannot carry a fact check.", field="fact_check")
         require(permissions.can_close, user, blog, "Only editors can write a closing note.")
         if status == Entry.Status.PUBLISHED:
             return blog_close(blog=blog, user=user, body=body, headline=headline, authors=authors)
@@ -62,6 +68,7 @@ def entry_create(
     body = clean_body(body)
     headline = clean_headline(headline)
     kind = clean_kind(kind)
+    fact_check_columns = clean_fact_check(fact_check)
     if status not in {Entry.Status.DRAFT, Entry.Status.SCHEDULED, Entry.Status.PUBLISHED}:
         raise Invalid("A new entry is 'draft', 'scheduled' or 'published'.", field="status")
     if status != Entry.Status.DRAFT:
@@ -82,6 +89,7 @@ def entry_create(
             kind=kind,
             headline=headline,
             **rendered_body(body),
+            **fact_check_columns,
             key_event=bool(key_event),
             pinned=bool(pinned),
             status=status,
@@ -142,11 +150,13 @@ def entry_edit(
     status: str | _Unset = UNSET,
     publish_at: datetime | None | _Unset = UNSET,
     authors=UNSET,
+    fact_check: dict | None | _Unset = UNSET,
 ) -> Entry:
     """Change an entry, refusing a stale ``version`` with the current one.
 
-    A headline or body change after publication sets ``updated_at`` (the
-    "Updated HH:MM" marker); the entry keeps its place in the timeline.
+    A headline, body or fact-check change after publication sets
+    ``updated_at`` (the "Updated HH:MM" marker); the entry keeps its place
+    in the timeline. ``fact_check=None`` removes a fact check.
     """
     with transaction.atomic():
         lock_blog(entry.blog)
@@ -173,6 +183,13 @@ def entry_edit(
             if body != current.body:
                 content_changed = True
                 for field, value in rendered_body(body).items():
+                    setattr(current, field, value)
+        if fact_check is not UNSET:
+            if fact_check is not None and current.kind == Entry.Kind.CLOSING:
+                raise Invalid("A closing note cannot carry a fact check.", field="fact_check")
+            for field, value in clean_fact_check(fact_check).items():
+                if value != getattr(current, field):
+                    content_changed = True
                     setattr(current, field, value)
         changed |= content_changed
         if kind is not UNSET:

@@ -11,7 +11,7 @@ services, so that one limit is stated here but not checked by pydantic.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
@@ -96,6 +96,7 @@ class BlogCreateIn(_Input):
     standfirst: Standfirst = ""
     status: Literal["draft", "live"] = "draft"
     slug: Slug | None = None
+    language: str | None = Field(None, json_schema_extra={"maxLength": 35}, description="BCP 47 tag, e.g. 'en-GB'; default the site's.")
 
 
 # PATCH changes only the fields sent: no default is shown or applied.
@@ -107,11 +108,20 @@ class BlogPatchIn(_Input):
     standfirst: Standfirst = UNSENT
     status: Literal["draft", "live"] = "live"
     coverage_start: datetime | None = None
+    language: str = Field("", json_schema_extra={"maxLength": 35}, description="BCP 47 tag, e.g. 'en-GB'.")
 
 
 class BlogCloseIn(_Input):
     body: Body
     headline: Headline = ""
+
+
+class FactCheckIn(_Input):
+    claim: str
+    claimant: str
+    claim_url: str | None = None
+    claim_date: date | None = None
+    verdict: str = Field(description="One of the newsroom's labels (LIVEBLOG_FACT_CHECK_VERDICTS).")
 
 
 class EntryCreateIn(_Input):
@@ -122,6 +132,7 @@ class EntryCreateIn(_Input):
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] | None = None
     publish_at: datetime | None = None
+    fact_check: FactCheckIn | None = None
 
 
 class EntryPatchIn(_Input):
@@ -133,6 +144,7 @@ class EntryPatchIn(_Input):
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] = "published"
     publish_at: datetime | None = None
+    fact_check: FactCheckIn | None = Field(None, description="null removes the fact check.")
 
 
 def webhooks_document() -> dict:

@@ -14,6 +14,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from posts.domain import fact_checks
 from posts.domain.errors import ServiceError
 from posts.domain.models import Author, Blog, Entry, Role
 
@@ -62,7 +63,45 @@ class DeskForm(forms.Form):
                 self.fields[name].widget.attrs["aria-invalid"] = "true"
 
 
-class _EntryFields(DeskForm):
+class FactCheckFields(forms.Form):
+    """The fact-check part of an entry form (templates/desk/_fact_check_fields.html).
+    All empty: the entry is not a fact check."""
+
+    fact_claim = forms.CharField(
+        required=False, label="Claim", widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The claim, quoted as it was made.",
+    )
+    fact_claimant = forms.CharField(required=False, max_length=400, label="Made by")
+    fact_claim_url = forms.CharField(
+        required=False, max_length=1000, label="Where (link)",
+        widget=forms.URLInput(attrs={"placeholder": "https://"}), help_text="Optional.",
+    )
+    fact_claim_date = forms.DateField(
+        required=False, label="When", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Optional: the day the claim was made.",
+    )
+    fact_verdict = forms.ChoiceField(required=False, label="Verdict")
+
+    # The service names a fact check's parts "fact_check.<part>".
+    field_aliases = {f"fact_check.{part}": f"fact_{part}" for part in fact_checks.PARTS}
+    field_aliases["fact_check"] = "fact_claim"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["fact_verdict"].choices = [("", "Choose a verdict"), *((v, v) for v in fact_checks.verdicts())]
+
+    def fact_check_value(self) -> dict | None:
+        parts = {part: self.cleaned_data.get(f"fact_{part}") for part in fact_checks.PARTS}
+        if not any(parts.values()):
+            return None
+        return parts
+
+    @staticmethod
+    def fact_check_initial(entry: Entry) -> dict:
+        return {f"fact_{part}": getattr(entry, part) for part in fact_checks.PARTS}
+
+
+class _EntryFields(FactCheckFields, DeskForm):
     headline = forms.CharField(
         required=False,
         max_length=400,  # the service's own limit (200) gives the precise message
@@ -124,6 +163,7 @@ class _EntryFields(DeskForm):
             "key_event": bool(data.get("key_event")),
             "pinned": bool(data.get("pinned")),
             "authors": [a.user for a in data.get("authors") or []] or None,
+            "fact_check": self.fact_check_value(),
         }
         if data.get("kind"):
             kwargs["kind"] = data["kind"]

@@ -345,6 +345,7 @@ def _edit_form(entry: Entry, *, user, data=None) -> EditForm:
         "authors": [a.pk for a in entry.byline],
         "publish_at": local_input(entry.publish_at) or None,
         "version": entry.version,
+        **EditForm.fact_check_initial(entry),
     }
     form = EditForm(
         data, initial=initial, prefix=f"e{entry.pk}", blog=entry.blog, user=user,

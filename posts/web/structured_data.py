@@ -1,0 +1,172 @@
+"""schema.org JSON-LD of the reader pages (docs/structured-data.md).
+
+The live page carries a ``LiveBlogPosting`` whose ``liveBlogUpdate`` items
+are ``BlogPosting``\\ s with ``@id`` = the live page + ``#entry-<id>``; an
+entry's permalink carries the same ``BlogPosting`` (same ``@id``). Every
+fact check adds a ``ClaimReview``. Each is a separate JSON-LD data block.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+from urllib.parse import urljoin
+
+from django.conf import settings
+
+from posts.domain import fact_checks, selectors
+from posts.domain.models import Author, Blog, Entry
+from posts.domain.rendering import plain_text
+from posts.domain.serializers import absolute_url, iso
+
+CONTEXT = "https://schema.org"
+# Google shows up to 110 characters of a headline.
+HEADLINE_CHARS = 110
+
+_IMG_SRC = re.compile(r'<img\b[^>]*?\bsrc="([^"]+)"', re.IGNORECASE)
+_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
+def entry_headline(entry: Entry) -> str:
+    """The entry's headline, else the start of its text on one line."""
+    if entry.headline:
+        return entry.headline
+    text = " ".join(entry.body_text.split())
+    return text if len(text) <= HEADLINE_CHARS else text[: HEADLINE_CHARS - 1].rstrip() + "…"
+
+
+def entry_id(entry: Entry) -> str:
+    """The entry's node id and its place on the live page (no query string)."""
+    return f"{absolute_url(entry.blog.get_absolute_url())}#entry-{entry.pk}"
+
+
+def publisher() -> dict:
+    return {
+        "@type": "Organization",
+        "name": settings.LIVEBLOG_PUBLISHER_NAME,
+        "url": settings.LIVEBLOG_PUBLISHER_URL,
+        "logo": {"@type": "ImageObject", "url": settings.LIVEBLOG_PUBLISHER_LOGO},
+    }
+
+
+def person(author: Author) -> dict:
+    data = {"@type": "Person", "name": author.name}
+    if author.url:
+        data["url"] = author.url
+    return data
+
+
+def images(html_text: str) -> list[str]:
+    """Absolute URLs of the images in sanitized HTML, in order, once each."""
+    found = (urljoin(settings.LIVEBLOG_SITE_URL + "/", unescape(src)) for src in _IMG_SRC.findall(html_text or ""))
+    return list(dict.fromkeys(url for url in found if url.startswith(("http://", "https://"))))
+
+
+def blog_posting(entry: Entry, *, url: str | None = None) -> dict:
+    """One entry as a ``BlogPosting``; ``url`` defaults to its ``@id``."""
+    data = {
+        "@type": "BlogPosting",
+        "@id": entry_id(entry),
+        "url": url or entry_id(entry),
+        "headline": entry_headline(entry),
+        "datePublished": iso(entry.published_at),
+        "dateModified": iso(entry.updated_at or entry.published_at),
+        "articleBody": entry.body_text,
+        "author": [person(a) for a in entry.byline],
+    }
+    if pictures := images(entry.body_html):
+        data["image"] = pictures
+    return data
+
+
+def claim_review(entry: Entry) -> dict | None:
+    """A ``ClaimReview`` of the entry's fact check (Google's fact-check
+    markup), or None when it has none."""
+    if not entry.verdict:
+        return None
+    claim = {"@type": "Claim", "author": {"@type": "Person", "name": entry.claimant}}
+    if entry.claim_date:
+        claim["datePublished"] = entry.claim_date.isoformat()
+    if entry.claim_url:
+        claim["appearance"] = [{"@type": "CreativeWork", "url": entry.claim_url}]
+    rating = {"@type": "Rating", **(fact_checks.rating(entry.verdict) or {}), "alternateName": entry.verdict}
+    return {
+        "@context": CONTEXT,
+        "@type": "ClaimReview",
+        "@id": f"{entry_id(entry)}-claim-review",
+        "url": entry_id(entry),
+        "claimReviewed": entry.claim,
+        "itemReviewed": claim,
+        "reviewRating": rating,
+        "author": publisher(),
+        "datePublished": iso(entry.published_at),
+        "inLanguage": entry.blog.language,
+    }
+
+
+def live_blog_posting(blog: Blog, *, entries: list[Entry], pinned: Entry | None = None, modified=None) -> dict:
+    """schema.org ``LiveBlogPosting`` of the live page's first page."""
+    updates = list(entries)
+    if pinned is not None and all(e.pk != pinned.pk for e in updates):
+        updates.insert(0, pinned)
+    url = absolute_url(blog.get_absolute_url())
+    started = iso(blog.coverage_start or blog.created_at)
+    authors = {a.pk: a for e in updates for a in e.byline}
+    pictures = list(dict.fromkeys(
+        src for html_text in [blog.standfirst_html, *(e.body_html for e in updates)] for src in images(html_text)
+    ))
+    data = {
+        "@context": CONTEXT,
+        "@type": "LiveBlogPosting",
+        "@id": url,
+        "url": url,
+        "mainEntityOfPage": url,
+        "headline": blog.title,
+        "description": " ".join(plain_text(blog.standfirst_html).split()) or blog.title,
+        "inLanguage": blog.language,
+        "datePublished": started,
+        "dateModified": iso(modified or selectors.blog_last_event_at(blog=blog)),
+        "coverageStartTime": started,
+        # No picture of its own yet: the publisher's logo stands in.
+        "image": pictures or [settings.LIVEBLOG_PUBLISHER_LOGO],
+        "publisher": publisher(),
+        "author": [person(a) for a in authors.values()] or publisher(),
+        "liveBlogUpdate": [blog_posting(e) for e in updates],
+    }
+    if blog.coverage_end is not None:
+        data["coverageEndTime"] = iso(blog.coverage_end)
+    return data
+
+
+def permalink_posting(entry: Entry) -> dict:
+    """The entry's ``BlogPosting`` for its permalink page: the live page's
+    node (same ``@id``), at the permalink's URL, part of the live blog."""
+    url = absolute_url(entry.get_absolute_url())
+    blog = entry.blog
+    return {
+        "@context": CONTEXT,
+        **blog_posting(entry, url=url),
+        "mainEntityOfPage": url,
+        "inLanguage": blog.language,
+        "publisher": publisher(),
+        "isPartOf": {"@type": "LiveBlogPosting", "@id": absolute_url(blog.get_absolute_url()),
+                     "headline": blog.title},
+    }
+
+
+def script_data(data: dict) -> str:
+    """JSON safe inside ``<script type="application/ld+json">``."""
+    return json.dumps(data, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
+
+
+def live_page_blocks(blog: Blog, *, entries: list[Entry], pinned: Entry | None, modified) -> list[str]:
+    posting = live_blog_posting(blog, entries=entries, pinned=pinned, modified=modified)
+    updates = [pinned, *entries] if pinned is not None else list(entries)
+    reviews = {e.pk: claim_review(e) for e in updates}
+    return [script_data(posting), *(script_data(r) for r in reviews.values() if r is not None)]
+
+
+def permalink_blocks(entry: Entry) -> list[str]:
+    review = claim_review(entry)
+    return [script_data(permalink_posting(entry)), *([script_data(review)] if review else [])]
