@@ -180,6 +180,10 @@ LIVEBLOG_SSE_HEARTBEAT_SECONDS = float(os.environ.get("LIVEBLOG_SSE_HEARTBEAT_SE
 # Beat: how often the sweep and the scheduled-entry publisher run, and how old
 # an unconfirmed event must be before the sweep re-sends it.
 LIVEBLOG_SWEEP_SECONDS = float(os.environ.get("LIVEBLOG_SWEEP_SECONDS", "2"))
+# The embedded scheduler (liveblog/scheduler.py): "auto" runs it in the app
+# server where there is no beat (Celery eager); "1"/"0" force it.
+LIVEBLOG_EMBEDDED_SCHEDULER = os.environ.get("LIVEBLOG_EMBEDDED_SCHEDULER", "auto")
+LIVEBLOG_EMBEDDED_TICK_SECONDS = float(os.environ.get("LIVEBLOG_EMBEDDED_TICK_SECONDS", "1"))
 LIVEBLOG_SWEEP_GRACE_SECONDS = float(os.environ.get("LIVEBLOG_SWEEP_GRACE_SECONDS", "5"))
 # Webhooks: per-request timeout, retry backoff (base doubling up to the cap,
 # with jitter), attempts before giving up, and when a failing partner is paused.
