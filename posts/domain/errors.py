@@ -37,3 +37,9 @@ class TooLarge(ServiceError):
 
 class Invalid(ServiceError):
     status_code = 422
+
+
+class NotTeamMember(Invalid):
+    """A byline names someone who is not on the blog's team."""
+
+    code = "not_team_member"

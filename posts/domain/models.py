@@ -126,6 +126,13 @@ class Entry(models.Model):
     pinned = models.BooleanField(default=False)
     # A contributor's draft waiting for an editor.
     awaiting_approval = models.BooleanField(default=False)
+    # An editor's note when sending a submitted draft back to its writer;
+    # desk-only (drafts make no reader events).
+    review_note = models.TextField(blank=True)
+    review_note_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    review_note_at = models.DateTimeField(null=True, blank=True)
     publish_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     # Set only when the headline or body changes after publication.

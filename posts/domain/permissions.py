@@ -57,3 +57,8 @@ def can_publish(user, blog: Blog | None) -> bool:
 def can_edit_blog(user, blog: Blog | None) -> bool:
     """Create, open, close and reopen blogs; manage teams, partners; approve drafts."""
     return role_for(user, blog) == Role.EDITOR
+
+
+def has_any_role(user) -> bool:
+    """A newsroom role, or a place on some blog's team."""
+    return can_write(user, None) or Membership.objects.filter(user=user).exists()

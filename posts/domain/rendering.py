@@ -131,3 +131,24 @@ def embed_card(url: str) -> str | None:
         f'<a href="{safe_url}" rel="{LINK_REL}">{html.escape(text)}</a>'
         f"<figcaption>{label}</figcaption></figure>"
     )
+
+
+def embed_hints(body: str) -> list[dict]:
+    """Which links of ``body`` will embed, for the desk's preview. A link
+    embeds when it stands alone on its line; one that is recognised but sits
+    inside a sentence is reported so the reporter can move it."""
+    hints = []
+    for line in body.splitlines():
+        for word in line.split():
+            word = word.strip("<>()")
+            found = detect_embed(word)
+            if found is None:
+                continue
+            alone = line.strip().strip("<>") == word
+            hints.append({
+                "provider": found["provider"],
+                "url": word,
+                "embeds": alone,
+                "card": embed_card(word) if alone else None,
+            })
+    return hints
