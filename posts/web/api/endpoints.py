@@ -95,7 +95,8 @@ def _error(request: HttpRequest, status: int, detail: str, **extra) -> HttpRespo
 
 @api.exception_handler(ServiceError)
 def _service_error(request, exc: ServiceError):
-    return _error(request, exc.status_code, exc.message, field=exc.field, current=exc.current)
+    code = getattr(exc, "code", None)
+    return _error(request, exc.status_code, exc.message, code=code, field=exc.field, current=exc.current)
 
 
 @api.exception_handler(ValidationError)

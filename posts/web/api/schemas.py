@@ -9,10 +9,10 @@ partner's request is a 422 that names the field rather than a silent no-op.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field, StringConstraints
 
 # --- Out -----------------------------------------------------------------------
 
@@ -78,6 +78,7 @@ class UpdatesOut(Schema):
 
 class ErrorOut(Schema):
     detail: str
+    code: str | None = None
     field: str | None = None
     current: dict[str, Any] | None = None
     errors: list[dict[str, Any]] | None = None
@@ -88,6 +89,11 @@ class ErrorOut(Schema):
 
 class _Input(Schema):
     model_config = ConfigDict(extra="forbid")
+
+
+# Usernames of the byline, team members only (422 ``not_team_member``);
+# empty or absent: the writer.
+Bylines = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=150)]], Field(max_length=20)]
 
 
 class BlogCreateIn(_Input):
@@ -117,6 +123,7 @@ class EntryCreateIn(_Input):
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] | None = None
     publish_at: datetime | None = None
+    authors: Bylines | None = None
 
 
 class EntryPatchIn(_Input):
@@ -128,3 +135,4 @@ class EntryPatchIn(_Input):
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] = "published"
     publish_at: datetime | None = None
+    authors: Bylines | None = None
