@@ -184,6 +184,14 @@ class Entry(models.Model):
         return prefetched if prefetched is not None else list(self.authors.all())
 
     @property
+    def summary_text(self) -> str:
+        """The entry in one line of plain text: its headline, else its body
+        cut to ~80 characters (key-events list, sharing cards, live payloads)."""
+        from .rendering import summarize
+
+        return self.headline or summarize(self.body_text)
+
+    @property
     def is_published(self) -> bool:
         return self.status == self.Status.PUBLISHED
 

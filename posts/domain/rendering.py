@@ -50,10 +50,40 @@ def render_markdown(text: str) -> str:
     return _LONE_LINK.sub(_embed_or_keep, _autolink_bare_lines(clean))
 
 
+# Tags that end a word when the markup is dropped: block elements and <br>
+# ("View post on Bluesky" + caption "Bluesky" must not become one word).
+_BLOCK_TAG = re.compile(
+    r"<(/?)(p|div|br|li|ul|ol|blockquote|figure|figcaption|h[1-6]|pre|table|tr|td|th|hr|iframe)\b",
+    re.IGNORECASE,
+)
+SUMMARY_CHARS = 80
+
+
 def plain_text(html_text: str) -> str:
-    """Text only (for JSON-LD ``articleBody``, feed summaries, push bodies)."""
-    text = nh3.clean(html_text or "", tags=set())
+    """Text only (for JSON-LD ``articleBody``, feed summaries, push bodies,
+    meta descriptions); block elements become separate words."""
+    spaced = _BLOCK_TAG.sub(r" <\1\2", html_text or "")
+    text = nh3.clean(spaced, tags=set())
     return re.sub(r"\s+", " ", html.unescape(text)).strip()
+
+
+def summarize(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+_FIRST_IMAGE = re.compile(r"<img\b[^>]*?\bsrc=\"([^\"]+)\"", re.IGNORECASE)
+
+
+def first_image(html_text: str) -> str | None:
+    """The first image's address in sanitized HTML (for sharing cards)."""
+    match = _FIRST_IMAGE.search(html_text or "")
+    return html.unescape(match.group(1)) if match else None
 
 
 _BARE_URL_PARAGRAPH = re.compile(r"<p>(https?://[^\s<>\"]+)</p>")

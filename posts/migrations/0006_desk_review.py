@@ -5,6 +5,24 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def respace_body_text(apps, schema_editor):
+    """body_text now keeps block elements apart ("View post on Bluesky Bluesky")."""
+    from posts.domain.rendering import plain_text
+
+    Entry = apps.get_model("posts", "Entry")
+    batch = []
+    for entry in Entry.objects.only("pk", "body_html", "body_text").iterator(chunk_size=500):
+        text = plain_text(entry.body_html)
+        if text != entry.body_text:
+            entry.body_text = text
+            batch.append(entry)
+        if len(batch) >= 500:
+            Entry.objects.bulk_update(batch, ["body_text"])
+            batch = []
+    if batch:
+        Entry.objects.bulk_update(batch, ["body_text"])
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -28,4 +46,5 @@ class Migration(migrations.Migration):
             name='review_note_by',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
         ),
+        migrations.RunPython(respace_body_text, migrations.RunPython.noop),
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from urllib.parse import quote
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
@@ -115,6 +116,8 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "older_cursor": page.next,
                 "first_page": first_page,
                 "before": before,
+                "canonical_query": f"?before={quote(before)}" if before else "",
+                "share_entries": [pinned, *timeline] if pinned is not None else timeline,
                 "on_page": on_page,
                 "last_modified": last_modified,
                 "jsonld": (
@@ -144,6 +147,7 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
             template="posts/permalink.html",
             context={
                 "entry": entry,
+                "entry_url": absolute_url(entry.get_absolute_url()),
                 "entries": entries,
                 "has_newer": window.has_newer,
                 "older_cursor": window.older_cursor,

@@ -25,6 +25,8 @@ class EntryOut(Schema):
     id: int
     kind: Literal["update", "summary", "closing"]
     headline: str
+    # The headline, else the body as plain text cut to ~80 characters.
+    summary_text: str
     body: str
     body_html: str
     authors: list[AuthorOut]
@@ -40,6 +42,7 @@ class EntryOut(Schema):
 class KeyEventOut(Schema):
     id: int
     headline: str
+    summary_text: str
     published_at: str | None
     url: str
 
