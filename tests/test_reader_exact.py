@@ -72,7 +72,10 @@ def test_one_tab_stop_per_entry_and_a_favicon_on_every_page(client, blog, report
     assert len(re.findall(r"<a\b|<button\b", article)) == 1
     for path in ("/", f"/live/{blog.slug}/", f"/live/{blog.slug}/entries/{entry.pk}/", "/live/nope/", "/desk/login/"):
         assert 'rel="icon"' in client.get(path).content.decode(), path
-    assert client.get("/static/favicon.svg").status_code == 200
+    from django.templatetags.static import static
+
+    icon = client.get(static("favicon.svg"))
+    assert icon.status_code == 200 and "immutable" in icon["Cache-Control"]
 
 
 # --- In the browser ---------------------------------------------------------------
