@@ -46,12 +46,17 @@ def entry_create(
     publish_at: datetime | None = None,
     authors=None,
     submit: bool = False,
+    published_at: datetime | None = None,
 ) -> Entry:
     """Write an entry: published now, scheduled, or kept as a draft.
 
     A contributor may only write drafts; ``submit=True`` puts the draft in
     the editors' approval queue. A published closing note closes the blog.
+    ``published_at`` (a past time) is for imports and the demo blog only;
+    neither the API nor the desk offers it.
     """
+    if published_at is not None and (status != Entry.Status.PUBLISHED or published_at > timezone.now()):
+        raise Invalid("published_at is a past time, for a published entry.", field="published_at")
     if kind == Entry.Kind.CLOSING and status == Entry.Status.PUBLISHED:
         return blog_close(blog=blog, user=user, body=body, headline=headline)
     require(permissions.can_write, user, blog, "You are not on this blog's team.")
@@ -86,7 +91,7 @@ def entry_create(
             created_by=user,
         )
         if status == Entry.Status.PUBLISHED:
-            go_live(entry, user, timezone.now())
+            go_live(entry, user, published_at or timezone.now())
         entry.save()
         set_new_authors(entry, authors_for(authors, user, blog=blog))
         snapshot(entry, user)
