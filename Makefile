@@ -20,11 +20,20 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-run: $(BIN)/.installed
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	@echo "Live blog on http://$(HOST):$(PORT)/  (desk: /desk/, admin: /admin/)"
-	$(BIN)/uvicorn liveblog.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+# Fingerprinted, pre-compressed static files (docs/static.md), collected again
+# only when a source changed.
+STATIC_SOURCES := $(shell find static -type f 2>/dev/null) requirements.txt
+staticfiles/staticfiles.json: $(STATIC_SOURCES) | $(BIN)/.installed
+	@echo "==> collecting static files (fingerprinted, gzip and brotli)"
+	@$(BIN)/python manage.py collectstatic --noinput -v 0
+
+# One line per step; the server's own log shows warnings and errors only.
+run: $(BIN)/.installed staticfiles/staticfiles.json
+	@echo "==> database: applying migrations"
+	@$(BIN)/python manage.py migrate --noinput -v 0
+	@printf "==> demo: " && $(BIN)/python manage.py seed_demo
+	@echo "==> serving http://$(HOST):$(PORT)/  (desk: /desk/, admin: /admin/; Ctrl+C stops)"
+	@$(BIN)/uvicorn liveblog.asgi:application --host $(HOST) --port $(PORT) --no-access-log --log-level warning
 
 system-packages:
 	@scripts/ensure-system-packages

@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
 NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
+BROTLI_STATIC_MODULE = "/usr/lib/nginx/modules/ngx_http_brotli_static_module.so"
 HEARTBEAT_CHANNEL = "heartbeat.all"  # posts.delivery.nchan.HEARTBEAT_CHANNEL
 
 
@@ -113,8 +114,11 @@ def render_nginx_conf(opts: Options) -> str:
         # reach the cache, temp dirs and static files. Loopback only.
         user = "user root root;"
     load = f"load_module {NCHAN_MODULE};" if Path(NCHAN_MODULE).exists() else ""
+    brotli = Path(BROTLI_STATIC_MODULE).exists()
     values = {
         "LOAD_NCHAN": load,
+        "LOAD_BROTLI_STATIC": f"load_module {BROTLI_STATIC_MODULE};" if brotli else "",
+        "BROTLI_STATIC": "brotli_static on;" if brotli else "# (no brotli_static module: gzip only)",
         "USER": user,
         "WORKER_PROCESSES": os.environ.get("NGINX_WORKERS") or str(max(1, os.cpu_count() or 1)),
         "RLIMIT_NOFILE": str(nofile),

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in
 
 
 class PostsConfig(AppConfig):
@@ -9,3 +10,11 @@ class PostsConfig(AppConfig):
         # Register the Celery tasks the domain hands events to by name.
         from posts.delivery import tasks  # noqa: F401
         from posts.domain import tasks as domain_tasks  # noqa: F401
+
+        user_logged_in.connect(_on_login, dispatch_uid="posts.author_on_login")
+
+
+def _on_login(sender, request, user, **kwargs) -> None:
+    from posts.domain import services
+
+    services.author_on_login(user=user)

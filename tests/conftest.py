@@ -37,6 +37,31 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static():
+    """Pages link fingerprinted static files (manifest storage), so the suite
+    collects them once, as `make run` and the production profile do."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if static_is_stale(settings):
+        call_command("collectstatic", "--noinput", verbosity=0)
+
+
+def static_is_stale(settings) -> bool:
+    """Collecting (hashing, gzip and brotli of ~400 files, Django's admin
+    included) takes ~10 s: done again only when a source changed."""
+    from pathlib import Path
+
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if not manifest.exists():
+        return True
+    sources = [Path(settings.BASE_DIR) / "requirements.txt"]
+    for folder in settings.STATICFILES_DIRS:
+        sources.extend(p for p in Path(folder).rglob("*") if p.is_file())
+    return max(p.stat().st_mtime for p in sources) > manifest.stat().st_mtime
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -88,7 +113,7 @@ def blog(editor):
 
 
 @pytest.fixture(scope="session")
-def _asgi_server(django_db_setup, django_db_blocker):
+def _asgi_server(django_db_setup, django_db_blocker, _collected_static):
     """uvicorn serving the project's ASGI app from a thread of this process,
     so it shares the test database and the in-process live channel."""
     import uvicorn

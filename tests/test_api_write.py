@@ -216,3 +216,28 @@ def test_every_error_code_is_listed_in_the_openapi_document(client):
     document = client.get("/api/openapi.json").json()
     assert document["components"]["schemas"]["ErrorCode"]["enum"] == [c.value for c in ErrorCode]
     assert "code" in document["components"]["schemas"]["ErrorOut"]["required"]
+
+
+def test_bylines_name_team_members_by_username(as_reporter, blog, editor, reporter):
+    from .factories import AuthorFactory
+
+    colleague = AuthorFactory(user__username="ann", display_name="Ann Lee").user
+    outsider = AuthorFactory(user__username="zed", display_name="Zed Out").user
+    services.team_set_member(blog=blog, user=editor, member=colleague, role="reporter")
+    response = as_reporter.post(f"/blogs/{blog.slug}/entries", {"body": "Two of us.", "authors": ["rep", "ann"]})
+    assert response.status_code == 201, response.content
+    entry = response.json()
+    assert sorted(a["name"] for a in entry["authors"]) == sorted([reporter.author.name, "Ann Lee"])
+
+    for names in (["zed"], ["nobody-by-this-name"]):
+        refused = as_reporter.post(f"/blogs/{blog.slug}/entries", {"body": "Sneaky.", "authors": names})
+        assert refused.status_code == 422, refused.content
+        assert refused.json()["code"] == "not_team_member" and refused.json()["field"] == "authors"
+    assert outsider.author.entries.count() == 0
+
+    edited = as_reporter.patch(f"/blogs/{blog.slug}/entries/{entry['id']}",
+                               {"version": entry["version"], "authors": ["ann"]})
+    assert edited.status_code == 200 and [a["name"] for a in edited.json()["authors"]] == ["Ann Lee"]
+    refused = as_reporter.patch(f"/blogs/{blog.slug}/entries/{entry['id']}",
+                                {"version": edited.json()["version"], "authors": ["ann", "zed"]})
+    assert refused.status_code == 422 and refused.json()["code"] == "not_team_member"

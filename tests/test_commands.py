@@ -41,3 +41,27 @@ def test_seed_demo_exercises_every_kind_and_flag_and_is_idempotent(db):
     assert entries.filter(body_html__contains="embed--youtube").exists()
     assert entries.exclude(verdict="").filter(status="published").exists()  # a fact check
     assert blog.events.count() == blog.last_seq
+
+
+def test_the_demo_blog_is_spread_over_an_evening_and_something_goes_live_a_minute_later(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from posts.domain import services
+
+    call_command("seed_demo", stdout=io.StringIO())
+    blog = Blog.objects.get()
+    published = list(Entry.objects.filter(blog=blog, status="published").order_by("published_at"))
+    minutes = {e.published_at.replace(second=0, microsecond=0) for e in published}
+    assert len(minutes) == len(published), "two entries share a minute"
+    span = published[-1].published_at - published[0].published_at
+    assert timedelta(hours=2) < span < timedelta(hours=3)
+    assert blog.coverage_start <= published[0].published_at
+    # The events readers replay say the same times as the page.
+    event = blog.events.filter(type="entry.published").first()
+    entry = Entry.objects.get(pk=event.payload["entry"]["id"])
+    assert event.payload["entry"]["published_at"].startswith(entry.published_at.strftime("%Y-%m-%dT%H:%M:%S"))
+    scheduled = Entry.objects.get(blog=blog, status="scheduled")
+    assert timedelta(seconds=50) < scheduled.publish_at - timezone.now() <= timedelta(minutes=1)
+    assert services.publish_due_entries(now=timezone.now() + timedelta(minutes=1)) == 1

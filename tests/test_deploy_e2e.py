@@ -14,6 +14,7 @@ import gzip
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
+import brotli
 import pytest
 
 from deploy.profile import ROOT, BackgroundProfile, Options, local_postgres
@@ -187,11 +189,21 @@ def test_requests_with_a_token_bypass_the_micro_cache(prod, live_blog):
     assert headers["x-cache"] == "BYPASS"
 
 
-def test_static_files_are_served_by_nginx(prod):
-    status, headers, _ = request(prod, "GET", "/static/live/live.css")
+def test_static_files_are_served_by_nginx_fingerprinted_and_precompressed(prod, live_blog):
+    _, _, page = request(prod, "GET", f"/live/{live_blog}/")
+    css = re.search(rb'href="(/static/live/live\.[0-9a-f]{12}\.css)"', page).group(1).decode()
+    status, headers, plain = request(prod, "GET", css)
     assert status == 200
     assert "x-cache" not in headers or headers["x-cache"] == ""
-    assert "max-age=3600" in headers.get("cache-control", "")
+    assert headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "server" not in headers or "uvicorn" not in headers["server"]
+    for encoding, decode in (("br", brotli.decompress), ("gzip", gzip.decompress)):
+        status, headers, data = request(prod, "GET", css, headers={"Accept-Encoding": encoding})
+        assert status == 200 and headers["content-encoding"] == encoding
+        assert decode(data) == plain
+    # nginx serves the file itself: the .br on disk, byte for byte.
+    on_disk = ROOT / "staticfiles" / css.removeprefix("/static/")
+    assert request(prod, "GET", css, headers={"Accept-Encoding": "br"})[2] == on_disk.with_name(on_disk.name + ".br").read_bytes()
 
 
 def test_entry_published_through_the_api_reaches_a_reader_through_nchan(prod, live_blog):

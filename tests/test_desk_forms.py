@@ -262,6 +262,7 @@ def test_deleting_an_entry_a_colleague_just_changed_is_refused(desk, blog, repor
     services.entry_edit(entry=entry, user=editor, version=1, body="v2")
     response = desk.post(entry_url(entry, "desk:entry-delete"), {"version": "1"}, **JSON)
     assert response.status_code == 409 and response.json()["current"]["body"] == "v2"
+    assert response.json()["code"] == "stale_version"
 
 
 def test_each_entry_shows_its_revision_history(desk, blog, reporter, editor):
@@ -402,3 +403,13 @@ def test_the_seeded_demo_users_can_log_in_to_the_desk(client, db):
     response = client.post("/desk/login/", {"username": "reporter", "password": "demo-password"})
     assert response.status_code == 302 and response["Location"] == "/desk/"
     assert "Harbour City budget night" in client.get("/desk/").content.decode()
+
+
+def test_a_stale_edit_answers_the_desk_script_with_the_api_s_code(desk, blog, reporter, editor):
+    entry = make_entry(blog=blog, user=reporter, body="v1")
+    services.entry_edit(entry=entry, user=editor, version=1, body="v2")
+    prefix = f"e{entry.pk}"
+    response = desk.post(entry_url(entry, "desk:entry-edit"),
+                         {f"{prefix}-body": "mine", f"{prefix}-version": "1", f"{prefix}-kind": "update"}, **JSON)
+    assert response.status_code == 409
+    assert response.json()["code"] == "stale_version" and response.json()["ok"] is False

@@ -166,7 +166,7 @@ def manage_blog_desk(client, user, blog, **_):
 def manage_blog_admin(client, user, blog, **_):
     client.force_login(user)
     r = client.post("/admin/posts/blog/add/", {
-        "title": "A new blog", "slug": "a-new-blog", "standfirst": "", "status": "draft",
+        "title": "A new blog", "slug": "a-new-blog", "standfirst": "", "status": "draft", "language": "en",
         "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0,
     })
     _refused(r)

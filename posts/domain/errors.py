@@ -85,3 +85,9 @@ class TooLarge(ServiceError):
 class Invalid(ServiceError):
     status_code = 422
     default_code = ErrorCode.INVALID
+
+
+class NotTeamMember(Invalid):
+    """A byline names someone who is not on the blog's team."""
+
+    default_code = ErrorCode.NOT_TEAM_MEMBER

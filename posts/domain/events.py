@@ -38,6 +38,7 @@ class EntryShape(Shape):
     id: int
     kind: Literal["update", "summary", "closing"]
     headline: str
+    summary_text: str = Field(description="The headline, else the body as plain text cut to ~80 characters.")
     body: str
     body_html: str
     authors: list[AuthorShape]
@@ -68,6 +69,7 @@ class EntryRef(Shape):
 class KeyEventShape(Shape):
     id: int
     headline: str
+    summary_text: str
     published_at: datetime | None
     url: str = URL
 

@@ -137,6 +137,13 @@ class Entry(models.Model):
     pinned = models.BooleanField(default=False)
     # A contributor's draft waiting for an editor.
     awaiting_approval = models.BooleanField(default=False)
+    # An editor's note when sending a submitted draft back to its writer;
+    # desk-only (drafts make no reader events).
+    review_note = models.TextField(blank=True)
+    review_note_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    review_note_at = models.DateTimeField(null=True, blank=True)
     publish_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     # Set only when the headline, body or fact check changes after publication.
@@ -201,6 +208,14 @@ class Entry(models.Model):
         ``authors.all()`` (which uses any ordinary prefetch)."""
         prefetched = self.__dict__.get("_byline")
         return prefetched if prefetched is not None else list(self.authors.all())
+
+    @property
+    def summary_text(self) -> str:
+        """The entry in one line of plain text: its headline, else its body
+        cut to ~80 characters (key-events list, sharing cards, live payloads)."""
+        from .rendering import summarize
+
+        return self.headline or summarize(self.body_text)
 
     @property
     def is_published(self) -> bool:

@@ -107,3 +107,8 @@ def can_manage_team(user, blog: Blog | None) -> bool:
 
 def can_manage_partners(user, blog: Blog | None = None) -> bool:
     return may(user, Action.MANAGE_PARTNERS, blog)
+
+
+def has_any_role(user) -> bool:
+    """A newsroom role, or a place on some blog's team."""
+    return can_write(user, None) or Membership.objects.filter(user=user).exists()

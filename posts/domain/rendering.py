@@ -50,10 +50,12 @@ def render_markdown(text: str) -> str:
     return _LONE_LINK.sub(_embed_or_keep, _autolink_bare_lines(clean))
 
 
-# Where a block ends (or a line breaks) the text gets a line break, so
+SUMMARY_CHARS = 80
+
+# Where a block starts or ends (or a line breaks) the text gets a line break, so
 # "<p>Polls closed.</p><p>Counting began.</p>" does not read "closed.Counting".
 _BLOCK_END = re.compile(
-    r"<br\s*/?>|<hr\s*/?>|</(?:p|li|h[1-6]|blockquote|pre|figure|figcaption|tr|table|ul|ol|div)\s*>",
+    r"<br\s*/?>|<hr\s*/?>|</?(?:p|li|h[1-6]|blockquote|pre|figure|figcaption|tr|table|ul|ol|div|iframe)\b[^>]*>",
     re.IGNORECASE,
 )
 _CELL_END = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
@@ -69,6 +71,25 @@ def plain_text(html_text: str) -> str:
     text = html.unescape(nh3.clean(marked, tags=set()))
     lines = (re.sub(r"[^\S\n]+", " ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+def summarize(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+_FIRST_IMAGE = re.compile(r"<img\b[^>]*?\bsrc=\"([^\"]+)\"", re.IGNORECASE)
+
+
+def first_image(html_text: str) -> str | None:
+    """The first image's address in sanitized HTML (for sharing cards)."""
+    match = _FIRST_IMAGE.search(html_text or "")
+    return html.unescape(match.group(1)) if match else None
 
 
 _BARE_URL_PARAGRAPH = re.compile(r"<p>(https?://[^\s<>\"]+)</p>")
@@ -146,3 +167,24 @@ def embed_card(url: str) -> str | None:
         f'<a href="{safe_url}" rel="{LINK_REL}">{html.escape(text)}</a>'
         f"<figcaption>{label}</figcaption></figure>"
     )
+
+
+def embed_hints(body: str) -> list[dict]:
+    """Which links of ``body`` will embed, for the desk's preview. A link
+    embeds when it stands alone on its line; one that is recognised but sits
+    inside a sentence is reported so the reporter can move it."""
+    hints = []
+    for line in body.splitlines():
+        for word in line.split():
+            word = word.strip("<>()")
+            found = detect_embed(word)
+            if found is None:
+                continue
+            alone = line.strip().strip("<>") == word
+            hints.append({
+                "provider": found["provider"],
+                "url": word,
+                "embeds": alone,
+                "card": embed_card(word) if alone else None,
+            })
+    return hints

@@ -129,7 +129,7 @@ def events_since(*, blog: Blog, since: int, limit: int = 500) -> list[Event]:
 def desk_entries(*, blog: Blog, limit: int = 200) -> list[Entry]:
     """Every entry but deleted ones, for the desk: drafts and scheduled first."""
     return list(
-        _with_authors(blog.entries.exclude(status=Entry.Status.DELETED))
+        _with_authors(blog.entries.exclude(status=Entry.Status.DELETED).select_related("review_note_by__author"))
         .order_by(F("published_at").desc(nulls_first=True), "-id")[:limit]
     )
 
@@ -152,7 +152,12 @@ def desk_blogs(*, user) -> tuple[list[Blog], list[Blog]]:
         default=Value(2),
         output_field=IntegerField(),
     )
-    ordered = Blog.objects.annotate(rank=rank).order_by("rank", "-created_at", "-id")
+    from django.db.models import Count
+
+    waiting = Count(
+        "entries", filter=Q(entries__status=Entry.Status.DRAFT, entries__awaiting_approval=True), distinct=True
+    )
+    ordered = Blog.objects.annotate(rank=rank, waiting=waiting).order_by("rank", "-created_at", "-id")
     mine = list(ordered.filter(memberships__user=user))
     has_role = user.is_superuser or Author.objects.filter(user=user).exists()
     others = list(ordered.exclude(pk__in=[b.pk for b in mine])[:100]) if has_role else []
@@ -205,7 +210,7 @@ def feed_entries(*, blog: Blog, limit: int = 50) -> list[Entry]:
 
 def desk_entry(*, blog: Blog, entry_id: int) -> Entry | None:
     """One entry of any status, with its byline, for a desk card."""
-    return _with_authors(blog.entries.filter(pk=entry_id)).first()
+    return _with_authors(blog.entries.filter(pk=entry_id).select_related("review_note_by__author")).first()
 
 
 def get_entry(*, blog: Blog, entry_id: int) -> Entry:
@@ -214,3 +219,72 @@ def get_entry(*, blog: Blog, entry_id: int) -> Entry:
     if entry is None or entry.status == Entry.Status.DELETED:
         raise NotFound(f"No entry {entry_id} on this blog.")
     return entry
+
+
+# --- Desk: people and history ---------------------------------------------------
+
+
+def author_of(user) -> Author | None:
+    """The user's newsroom record (name on bylines), or None."""
+    return Author.objects.select_related("user").filter(user=user).first()
+
+
+def byline_people(*, blog: Blog, user, extra=()) -> list[Author]:
+    """Who can be on a byline: the writer, the blog's team, and anyone
+    already on the entry; the writer first, then by name. Kept to the team
+    on purpose: a newsroom can hold hundreds of people, a blog's team a
+    handful of checkboxes."""
+    me = author_of(user)
+    people = {me.pk: me} if me is not None else {}
+    team = Author.objects.filter(user__memberships__blog=blog).select_related("user")
+    for person in [*team, *extra]:
+        people.setdefault(person.pk, person)
+    my_pk = me.pk if me is not None else None
+    return sorted(people.values(), key=lambda a: (a.pk != my_pk, a.name.lower()))
+
+
+def blog_team(*, blog: Blog) -> list:
+    """The blog's team memberships, by username."""
+    from .models import Membership
+
+    return list(
+        Membership.objects.filter(blog=blog).select_related("user", "user__author").order_by("user__username")
+    )
+
+
+def entry_revisions(*, entry: Entry) -> list:
+    """Every saved version of an entry, newest first."""
+    return list(entry.revisions.select_related("edited_by", "edited_by__author").order_by("-version"))
+
+
+def find_user(*, username: str | None = None, user_id: int | None = None, active_only: bool = True):
+    """A user by username or id (active ones only, unless told), or None."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.all()
+    if active_only:
+        users = users.filter(is_active=True)
+    if username is not None:
+        return users.filter(username=username).first()
+    return users.filter(pk=user_id).first()
+
+
+def desk_entry_or_404(*, blog: Blog, entry_id: int) -> Entry:
+    """A live (not deleted) entry for the desk, or :class:`NotFound` in words
+    a reporter understands."""
+    entry = Entry.objects.select_related("blog").filter(blog=blog, pk=entry_id).first()
+    if entry is None or entry.status == Entry.Status.DELETED:
+        raise NotFound("This entry no longer exists (it may have been deleted by a colleague).")
+    return entry
+
+
+def any_entry(*, blog: Blog, entry_id: int) -> Entry:
+    """An entry of any status, deleted ones included (their history), or NotFound."""
+    entry = Entry.objects.select_related("blog").filter(blog=blog, pk=entry_id).first()
+    if entry is None:
+        raise NotFound("No such entry.")
+    return entry
+
+
+def awaiting_approval_count(*, blog: Blog) -> int:
+    return blog.entries.filter(status=Entry.Status.DRAFT, awaiting_approval=True).count()

@@ -27,6 +27,7 @@ def entry_dict(entry: Entry) -> dict:
         "id": entry.pk,
         "kind": entry.kind,
         "headline": entry.headline,
+        "summary_text": entry.summary_text,
         "body": entry.body,
         "body_html": entry.body_html,
         "authors": [{"name": a.name} for a in entry.byline],
@@ -45,6 +46,7 @@ def key_event_dict(entry: Entry) -> dict:
     return {
         "id": entry.pk,
         "headline": entry.headline,
+        "summary_text": entry.summary_text,
         "published_at": iso(entry.published_at),
         "url": absolute_url(f"/live/{entry.blog.slug}/entries/{entry.pk}/"),
     }

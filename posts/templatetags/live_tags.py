@@ -44,3 +44,27 @@ def host(url: str) -> str:
     from urllib.parse import urlparse
 
     return urlparse(url or "").hostname or url
+
+
+@register.filter
+def plain(html_text: str) -> str:
+    """Sanitized HTML as one line of text, block elements kept apart."""
+    from posts.domain.rendering import plain_text
+
+    return plain_text(html_text)
+
+
+@register.filter
+def share_image(entries) -> str:
+    """The first image among ``entries`` (an entry or a list), absolute, for
+    sharing cards; empty when none has one."""
+    from posts.domain.rendering import first_image
+    from posts.domain.serializers import absolute_url
+
+    for entry in entries if isinstance(entries, list | tuple) else [entries]:
+        if entry is None:
+            continue
+        src = first_image(entry.body_html)
+        if src:
+            return src if src.startswith(("http://", "https://")) else absolute_url(src)
+    return ""

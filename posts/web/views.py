@@ -8,6 +8,7 @@ cache, as a 304, or builds it once per blog event.
 from __future__ import annotations
 
 import functools
+from urllib.parse import quote
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
@@ -114,6 +115,8 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "older_cursor": page.next,
                 "first_page": first_page,
                 "before": before,
+                "canonical_query": f"?before={quote(before)}" if before else "",
+                "share_entries": [pinned, *timeline] if pinned is not None else timeline,
                 "on_page": on_page,
                 "last_modified": last_modified,
                 "jsonld": (
@@ -143,6 +146,7 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
             template="posts/permalink.html",
             context={
                 "entry": entry,
+                "entry_url": absolute_url(entry.get_absolute_url()),
                 "entries": entries,
                 "has_newer": window.has_newer,
                 "older_cursor": window.older_cursor,

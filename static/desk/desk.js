@@ -18,10 +18,13 @@
     return input ? input.value : "";
   }
 
+  /* One message at a time: each replaces the last. When an error sits next
+     to its field, the flash is cleared instead (the field says it). */
   function announce(message) {
     var region = document.getElementById("flash");
     if (!region) return;
     region.textContent = "";
+    if (!message) return;
     var p = document.createElement("p");
     p.className = "flash flash--info";
     p.textContent = message;
@@ -90,6 +93,8 @@
         el.setAttribute("aria-invalid", "true");
       });
       if (!first) first = wrapper.querySelector("input:not([type=hidden]), textarea, select");
+      var folded = wrapper.closest("details");
+      if (folded) folded.open = true;
     });
     var formError = form.querySelector(".form-error");
     if (!Object.keys(errors).length || unplaced.length) {
@@ -149,7 +154,8 @@
   // --- Timeline ----------------------------------------------------------------
 
   function listFor(place) {
-    return document.getElementById(place === "queue" ? "queue-list" : "timeline-list") ||
+    var id = { queue: "queue-list", pending: "pending-list" }[place] || "timeline-list";
+    return document.getElementById(id) || document.getElementById("pending-list") ||
       document.getElementById("timeline-list");
   }
 
@@ -181,7 +187,12 @@
       }
       return old;
     }
-    if (old) {
+    if (old && old.parentElement && old.parentElement.dataset.place !== card.dataset.place) {
+      var wasFocused = old.contains(document.activeElement);
+      old.remove();
+      listFor(card.dataset.place).prepend(card);
+      if (wasFocused) card.focus();
+    } else if (old) {
       var hadFocus = old.contains(document.activeElement);
       old.replaceWith(card);
       if (hadFocus) card.focus();
@@ -259,8 +270,7 @@
         el.remove();
       }
     });
-    var queueCount = document.getElementById("queue-count");
-    if (queueCount) queueCount.textContent = String(document.querySelectorAll("#queue-list > .desk-entry").length);
+    updateWaiting();
     var readers = document.getElementById("reader-count");
     if (readers && typeof state.reader_count === "number") readers.textContent = String(state.reader_count);
     if (state.blog && state.blog.status !== desk.dataset.blogStatus) {
@@ -277,6 +287,16 @@
     }
     since = missing ? "0" : state.now;
     if (missing) scheduleRefresh(0);
+  }
+
+  function updateWaiting() {
+    var waiting = document.querySelectorAll("#queue-list > .desk-entry").length;
+    var queueCount = document.getElementById("queue-count");
+    if (queueCount) queueCount.textContent = String(waiting);
+    document.querySelectorAll("[data-waiting-count]").forEach(function (el) { el.textContent = String(waiting); });
+    document.querySelectorAll("[data-waiting-link]").forEach(function (el) {
+      el.classList.toggle("waiting--none", waiting === 0);
+    });
   }
 
   function listen() {
@@ -304,6 +324,8 @@
       .forEach(function (el) { el.checked = false; });
     var kind = form.querySelector("select[name=kind]");
     if (kind) kind.value = "update";
+    var more = document.getElementById("composer-more");
+    if (more) more.open = false;
     updatePreview(form, true);
   }
 
@@ -316,10 +338,11 @@
     setBusy(form, false);
     if (!result.ok) {
       showErrors(form, result);
-      announce(result.message);
+      announce(result.errors && Object.keys(result.errors).length ? "" : result.message);
       return;
     }
     if (result.entry_html) upsert(result.entry_html);
+    updateWaiting();
     resetComposer(form);
     announce(result.message);
     form.querySelector("textarea[name=body]").focus();
@@ -337,12 +360,15 @@
     previewTimer = setTimeout(async function () {
       var preview = document.getElementById("preview");
       var embeds = document.getElementById("embeds");
+      var panel = document.getElementById("preview-panel");
       if (!preview) return;
       if (!body.value.trim()) {
-        preview.innerHTML = '<p class="placeholder">The preview appears here as you type.</p>';
+        preview.textContent = "";
         embeds.textContent = "";
+        if (panel) panel.hidden = true;
         return;
       }
+      if (panel) panel.hidden = false;
       var mine = ++previewSeq;
       var data = new FormData();
       data.append("body", body.value);
@@ -421,15 +447,15 @@
       if (note) note.remove();
       var alert = replacement.querySelector(".form-error");
       var invalid = replacement.querySelector("[aria-invalid=true]");
-      announce(result.message);
-      if (result.status === 409 && alert) alert.focus();
+      announce("");
+      if (result.code === "stale_version" && alert) alert.focus();
       else if (invalid) invalid.focus();
       else if (alert) alert.focus();
       return;
     }
     showErrors(form, result);
-    announce(result.message);
-    if (result.status === 404) { closeEditor(article, false); scheduleRefresh(0); }
+    announce("");
+    if (result.code === "not_found" || result.code === "entry_deleted") { closeEditor(article, false); scheduleRefresh(0); }
   }
 
   // --- Small actions: publish, approve, submit, pin, delete, history ---------
@@ -439,12 +465,16 @@
     setBusy(form, true);
     var result = await postForm(form.getAttribute("action"), new FormData(form, submitter));
     setBusy(form, false);
-    announce(result.message);
     if (result.ok && result.entry_html) {
+      announce(result.message);
       var card = upsert(result.entry_html);
       card.focus();
+      updateWaiting();
     } else if (!result.ok && article) {
+      announce("");
       markStale(article, result.message);
+    } else {
+      announce(result.message);
     }
     scheduleRefresh(0);
   }
@@ -536,6 +566,14 @@
     body.addEventListener("input", function () { updatePreview(composer, false); });
     if (body.value.trim()) updatePreview(composer, true);
   }
+  /* The header's "3 waiting" opens the queue it points to. */
+  function openTarget() {
+    var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    if (target && target.tagName === "DETAILS") target.open = true;
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
+
   localizeTimes(document);
   localizeClock(document);
   listen();

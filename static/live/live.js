@@ -47,6 +47,33 @@
 
   localizeTimes(document);
 
+  // --- "4 min ago" beside each time, kept fresh ----------------------------
+
+  var agoFmt = window.Intl && Intl.RelativeTimeFormat
+    ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto", style: "short" }) : null;
+
+  function ago(when, now) {
+    var seconds = Math.round((when - now) / 1000);
+    var abs = Math.abs(seconds);
+    if (abs < 45) return "just now";
+    if (!agoFmt) return "";
+    if (abs < 3600) return agoFmt.format(Math.round(seconds / 60), "minute");
+    if (abs < 86400) return agoFmt.format(Math.round(seconds / 3600), "hour");
+    return agoFmt.format(Math.round(seconds / 86400), "day");
+  }
+
+  function refreshAgo(root) {
+    var now = Date.now();
+    var spans = (root || document).querySelectorAll("[data-ago]");
+    for (var i = 0; i < spans.length; i++) {
+      var when = Date.parse(spans[i].getAttribute("data-ago"));
+      if (!isNaN(when)) spans[i].textContent = ago(when, now);
+    }
+  }
+
+  refreshAgo(document);
+  setInterval(function () { refreshAgo(document); }, 30000);
+
   var main = document.querySelector("main[data-slug]");
   if (!main) return;
 
@@ -118,9 +145,13 @@
     if (entry.key_event) classes.push("entry--key");
     if (entry.pinned) classes.push("entry--pinned");
     var labelled = "entry-" + id + "-time" + (entry.headline ? " entry-" + id + "-headline" : "");
+    var agoSpan = el("span", { "class": "entry__ago", "data-ago": entry.published_at });
     var meta = el("header", { "class": "entry__meta" }, [
-      el("a", { "class": "entry__time", id: "entry-" + id + "-time", href: permalinkPath(entry) }, [timeEl(entry.published_at)])
+      el("a", { "class": "entry__time", id: "entry-" + id + "-time", href: permalinkPath(entry), title: "Link to this update" },
+        [timeEl(entry.published_at)]),
+      agoSpan
     ]);
+    refreshAgo(meta);
     if (entry.pinned) meta.appendChild(badge("pinned", "Pinned"));
     if (entry.kind === "summary") meta.appendChild(badge("summary", "Summary"));
     if (entry.kind === "closing") meta.appendChild(badge("closing", "Closing note"));
@@ -143,7 +174,6 @@
     if (entry.updated_at) {
       footer.appendChild(el("p", { "class": "entry__updated" }, ["Updated ", timeEl(entry.updated_at)]));
     }
-    footer.appendChild(el("a", { "class": "entry__link", href: permalinkPath(entry) }, ["Link to this update"]));
     article.appendChild(footer);
     return article;
   }
@@ -253,7 +283,8 @@
   function keyEventItem(entry) {
     var onPage = document.getElementById("entry-" + entry.id);
     var href = onPage ? "#entry-" + entry.id : permalinkPath(entry) + "#entry-" + entry.id;
-    var text = entry.headline || (entry.body ? entry.body.slice(0, 80) : "Key event");
+    // The server's own plain-text summary, as the page renders it on reload.
+    var text = entry.summary_text || entry.headline || "Key event";
     return el("li", { "data-key-event": entry.id }, [
       el("a", { href: href, "data-entry-link": entry.id }, [timeEl(entry.published_at), " ", el("span", {}, [text])])
     ]);
@@ -347,12 +378,37 @@
     if (title && !title.querySelector("a")) title.textContent = blog.title;
     var standfirst = main.querySelector("[data-blog-standfirst]");
     if (standfirst) standfirst.innerHTML = blog.standfirst_html; // sanitized on the server
-    if (blog.status === "closed") closeBlog();
+    if (blog.status === "closed") closeBlog(blog);
   }
 
-  function closeBlog() {
+  /* The header reads "From <start> to <end>", and the opt-in to
+     notifications goes: nothing more will be sent. */
+  function closeCoverage(blog) {
+    var push = document.querySelector("[data-push-subscribe]");
+    if (push) push.remove();
+    if (!blog || !blog.coverage_end) return;
+    var statusLine = main.querySelector(".blog-header__status");
+    if (!statusLine) return;
+    var since = statusLine.querySelector(".blog-header__since");
+    if (!since) {
+      since = el("span", { "class": "blog-header__since" });
+      statusLine.appendChild(since);
+    }
+    var parts = ["From "];
+    var start = el("time", { datetime: blog.coverage_start || blog.coverage_end, "data-local": "datetime" });
+    var end = el("time", { datetime: blog.coverage_end, "data-local": "datetime" });
+    localizeTime(start);
+    localizeTime(end);
+    since.textContent = "";
+    parts.concat([start, " to ", end]).forEach(function (p) {
+      since.appendChild(typeof p === "string" ? document.createTextNode(p) : p);
+    });
+  }
+
+  function closeBlog(blog) {
     live = false;
     stopTransports();
+    closeCoverage(blog);
     var status = main.querySelector("[data-blog-status]");
     if (status) {
       status.textContent = "Ended";

@@ -9,6 +9,7 @@ from .entries import (
     entry_edit,
     entry_pin,
     entry_publish,
+    entry_return,
     entry_schedule,
     entry_set_key_event,
     entry_submit,
@@ -23,12 +24,21 @@ from .partners import (
     webhook_partner_resume,
     webhook_partner_update,
 )
-from .people import author_ensure, team_remove_member, team_set_member, token_create, token_revoke, token_user
+from .people import (
+    author_ensure,
+    author_on_login,
+    team_remove_member,
+    team_set_member,
+    token_create,
+    token_revoke,
+    token_user,
+)
 from .subscriptions import push_subscribe, push_unsubscribe
 
 __all__ = [
     "UNSET",
     "author_ensure",
+    "author_on_login",
     "blog_close",
     "blog_create",
     "blog_open",
@@ -39,6 +49,7 @@ __all__ = [
     "entry_edit",
     "entry_pin",
     "entry_publish",
+    "entry_return",
     "entry_schedule",
     "entry_set_key_event",
     "entry_submit",

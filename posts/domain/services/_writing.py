@@ -6,14 +6,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from posts.domain.errors import Invalid, TooLarge
+from posts.domain.errors import Invalid, NotTeamMember, TooLarge
 from posts.domain.models import (
     Author,
     Entry,
     EntryRevision,
     Event,
+    Membership,
 )
 from posts.domain.rendering import plain_text, render_markdown
 
@@ -22,6 +24,8 @@ from .outbox import entry_event
 # A scheduled time this far in the past is taken as "now" (clock skew, slow
 # forms); further back it is refused.
 SCHEDULE_GRACE = timedelta(minutes=1)
+
+User = get_user_model()
 
 
 def rendered_body(body: str) -> dict[str, str]:
@@ -74,10 +78,17 @@ def clean_publish_at(publish_at: datetime | None) -> datetime:
     return publish_at
 
 
-def authors_for(users, fallback) -> list[Author]:
+def authors_for(users, fallback, *, blog=None, keep=()) -> list[Author]:
+    """The byline's Authors. With ``blog``, each named person (a user, an
+    Author or a username) must be the writer, on the blog's team, or already
+    on the entry (``keep``); anyone else is refused (:class:`NotTeamMember`)."""
     people = list(users) if users else [fallback]
+    if blog is not None and users:
+        _require_team(people, blog=blog, writer=fallback, keep=keep)
     authors = []
     for person in people:
+        if isinstance(person, str):
+            person = User.objects.get(username=person)  # checked by _require_team
         if isinstance(person, Author):
             authors.append(person)
             continue
@@ -130,3 +141,24 @@ def go_live(entry: Entry, user, now: datetime) -> None:
     entry.published_at = now
     entry.publish_at = None
     entry.awaiting_approval = False
+
+
+def _require_team(people, *, blog, writer, keep) -> None:
+    usernames = [p for p in people if isinstance(p, str)]
+    user_ids = {p.user_id if isinstance(p, Author) else p.pk for p in people if not isinstance(p, str)}
+    if usernames:
+        found = dict(User.objects.filter(username__in=usernames).values_list("username", "pk"))
+        for name in usernames:
+            if name not in found:
+                raise NotTeamMember(f"'{name}' is not on this blog's team.", field="authors")
+            user_ids.add(found[name])
+    allowed = set(Membership.objects.filter(blog=blog, user_id__in=user_ids).values_list("user_id", flat=True))
+    allowed |= {getattr(writer, "pk", None)} | {a.user_id for a in keep}
+    outsiders = user_ids - allowed
+    if outsiders:
+        names = sorted(User.objects.filter(pk__in=outsiders).values_list("username", flat=True))
+        raise NotTeamMember(
+            f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} not on this blog's team; "
+            "an editor can add them first.",
+            field="authors",
+        )

@@ -49,6 +49,7 @@ def entry_create(
     authors=None,
     submit: bool = False,
     fact_check: dict | None = None,
+    published_at: datetime | None = None,
 ) -> Entry:
     """Write an entry: published now, scheduled, or kept as a draft.
 
@@ -56,8 +57,11 @@ def entry_create(
     the editors' approval queue. Only those who may close write a closing
     note, and publishing one closes the blog. ``fact_check`` (``{claim,
     claimant, claim_url?, claim_date?, verdict}``) makes the entry a fact
-    check, its body the explanation.
+    check, its body the explanation. ``published_at`` (a past time) is for
+    imports and the demo blog only; neither the API nor the desk offers it.
     """
+    if published_at is not None and (status != Entry.Status.PUBLISHED or published_at > timezone.now()):
+        raise Invalid("published_at is a past time, for a published entry.", field="published_at")
     if kind == Entry.Kind.CLOSING:
         if fact_check is not None:
             raise Invalid("A closing note cannot carry a fact check.", field="fact_check")
@@ -98,9 +102,9 @@ def entry_create(
             created_by=user,
         )
         if status == Entry.Status.PUBLISHED:
-            go_live(entry, user, timezone.now())
+            go_live(entry, user, published_at or timezone.now())
         entry.save()
-        set_new_authors(entry, authors_for(authors, user))
+        set_new_authors(entry, authors_for(authors, user, blog=blog))
         snapshot(entry, user)
         if entry.is_published:
             entry_event(entry, Event.Type.ENTRY_PUBLISHED)
@@ -211,7 +215,7 @@ def entry_edit(
                 if pinned and was_published:
                     unpin_others(current, user)
         if authors is not UNSET:
-            new_authors = authors_for(authors, user)
+            new_authors = authors_for(authors, user, blog=current.blog, keep=list(current.authors.all()))
             if {a.pk for a in new_authors} != set(current.authors.values_list("pk", flat=True)):
                 current.authors.set(new_authors)
                 cache_authors(current, new_authors)
@@ -298,6 +302,38 @@ def entry_submit(*, entry: Entry, user) -> Entry:
         current.awaiting_approval = True
         current.save(update_fields=["awaiting_approval", "modified_at"])
     return current
+
+
+def entry_return(*, entry: Entry, user, note: str) -> Entry:
+    """An editor sends a submitted draft back to its writer with a note.
+
+    Desk-only: the draft leaves the queue and shows the note to its writer,
+    who can change it and submit it again. No reader event (drafts are not
+    public); the desks see it through their state poll."""
+    require(permissions.can_edit_blog, user, entry.blog, "Only editors can send drafts back.")
+    note = clean_note(note)
+    with transaction.atomic():
+        lock_blog(entry.blog)
+        current = _locked_entry(entry)
+        if current.status != Entry.Status.DRAFT or not current.awaiting_approval:
+            raise Conflict("Only drafts waiting for approval can be sent back.")
+        current.awaiting_approval = False
+        current.review_note = note
+        current.review_note_by = user
+        current.review_note_at = timezone.now()
+        current.save(update_fields=["awaiting_approval", "review_note", "review_note_by", "review_note_at", "modified_at"])
+    return current
+
+
+def clean_note(note: str) -> str:
+    note = (note or "").strip()
+    if "\x00" in note:
+        raise Invalid("The note contains a NUL character.", field="note")
+    if not note:
+        raise Invalid("Say what to change: the note cannot be empty.", field="note")
+    if len(note) > 2000:
+        raise Invalid(f"The note is {len(note):,} characters; keep it under 2,000.", field="note")
+    return note
 
 
 def entry_approve(*, entry: Entry, user) -> Entry:

@@ -40,6 +40,16 @@ def author_ensure(*, username: str, role: str | None = None, display_name: str =
     return author
 
 
+def author_on_login(*, user) -> Author | None:
+    """On log-in: make sure a superuser has a newsroom record (the name on
+    bylines). Others get theirs from ``author_ensure`` or a team; a person
+    with neither stays a reader (no role is granted here)."""
+    if not user.is_superuser:
+        return None
+    author, _ = Author.objects.get_or_create(user=user, defaults={"role": Role.EDITOR})
+    return author
+
+
 def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

@@ -1,8 +1,11 @@
 """Seed an original demo live blog that exercises every kind and flag.
 
-Idempotent: if the demo blog exists it is left alone (``--reset`` rebuilds
-it). Demo users get the password ``demo-password`` so the desk can be
-tried at once; never run this on a production database.
+An evening's coverage: entries spread over the last three hours, an edit,
+a pinned summary, key events, a draft waiting for approval, and a scheduled
+entry that goes live a minute after seeding (the embedded scheduler, or
+beat, publishes it). Idempotent: an existing demo blog is left alone
+(``--reset`` rebuilds it). Demo users get the password ``demo-password``;
+never run this on a production database.
 """
 
 from datetime import timedelta
@@ -17,32 +20,33 @@ from posts.domain.models import Blog, Entry, Role
 DEMO_SLUG = "harbour-city-budget-night"
 DEMO_PASSWORD = "demo-password"
 
+# Minutes after the coverage started (three hours ago).
 ENTRIES = [
-    dict(kind="summary", headline="What we know so far",
+    dict(minute=150, kind="summary", headline="What we know so far",
          body="- The council vote on the harbour budget is expected **after 10pm**.\n"
               "- Ferry fares and the night-bus network are the two sticking points.\n"
               "- Protesters have gathered peacefully outside the town hall."),
-    dict(headline="Doors open at the town hall",
+    dict(minute=0, headline="Doors open at the town hall",
          body="Public gallery seats filled within eight minutes. Staff have opened an overflow room "
               "with a video feed."),
-    dict(headline="Mayor opens the session", key_event=True,
+    dict(minute=12, headline="Mayor opens the session", key_event=True,
          body="> Tonight is about whether a harbour city can still afford its own harbour.\n\n"
               "The mayor asked councillors to keep speeches to three minutes."),
-    dict(body="Our transport reporter is outside the ferry terminal, where the last sailing of the "
+    dict(minute=27, body="Our transport reporter is outside the ferry terminal, where the last sailing of the "
               "night left half empty. Commuters we spoke to said the proposed fare rise would push "
               "them back into cars."),
-    dict(headline="Fact check: ferry journeys",
+    dict(minute=34, headline="Fact check: ferry journeys",
          body="The port authority's own figures show 1.9 million ferry journeys last year, "
               "down from 2.4 million in 2019.",
          fact_check={"claim": "More people take the ferry than ever before.",
                      "claimant": "Councillor Reyes", "verdict": "False"}),
-    dict(headline="Watch: the opening statement",
+    dict(minute=41, headline="Watch: the opening statement",
          body="The council's own stream of the opening statement:\n\nhttps://www.youtube.com/watch?v=aqz-KE-bpKQ"),
-    dict(headline="Night buses amendment tabled", key_event=True,
+    dict(minute=58, headline="Night buses amendment tabled", key_event=True,
          body="Councillor Okafor has tabled an amendment that would protect three night-bus routes, "
               "paid for by delaying the new marina walkway by a year."),
-    dict(body="The transport union has posted its reaction:\n\nhttps://bsky.app/profile/example.org/post/3kdemo42"),
-    dict(headline="Amendment passes 23–19", key_event=True,
+    dict(minute=84, body="The transport union has posted its reaction:\n\nhttps://bsky.app/profile/example.org/post/3kdemo42"),
+    dict(minute=121, headline="Amendment passes 23–19", key_event=True,
          body="The night-bus amendment **passes**. The main budget vote follows after a 15-minute break."),
 ]
 
@@ -82,8 +86,10 @@ class Command(BaseCommand):
         editor = self._user("editor", Role.EDITOR, "Amira Haddad")
         reporter = self._user("reporter", Role.REPORTER, "Tom Brennan")
         contributor = self._user("contributor", Role.CONTRIBUTOR, "Lina Park")
+        start = timezone.now() - timedelta(hours=3)
         blog = services.blog_create(
             user=editor,
+            coverage_start=start,
             title="Harbour City budget night: live",
             slug=DEMO_SLUG,
             standfirst="Councillors vote on a budget that decides the future of the ferries "
@@ -93,17 +99,19 @@ class Command(BaseCommand):
         services.team_set_member(blog=blog, user=editor, member=reporter, role=Role.REPORTER)
         services.team_set_member(blog=blog, user=editor, member=contributor, role=Role.CONTRIBUTOR)
         summary = None
-        for i, spec in enumerate(ENTRIES):
+        for i, spec in enumerate(sorted(ENTRIES, key=lambda e: e["minute"])):
+            spec = dict(spec)
+            at = start + timedelta(minutes=spec.pop("minute"), seconds=17 * i)
             author = reporter if i % 2 else editor
             if "fact_check" in spec and spec["fact_check"]["verdict"] not in fact_checks.verdicts():
                 # A newsroom with its own scale: the worst of its labels.
                 spec = {**spec, "fact_check": {**spec["fact_check"], "verdict": fact_checks.verdicts()[-1]}}
-            entry = services.entry_create(blog=blog, user=author, authors=[author], **spec)
+            entry = services.entry_create(blog=blog, user=author, authors=[author], published_at=at, **spec)
             if spec.get("kind") == "summary":
                 summary = entry
         services.entry_pin(entry=summary, user=editor)
         typo = services.entry_create(
-            blog=blog, user=reporter, headline="Budget vote delayed",
+            blog=blog, user=reporter, headline="Budget vote delayed", published_at=start + timedelta(minutes=163),
             body="The final vote has been pushed back to 10.45pm after a request for a recount of the amendmant.",
         )
         services.entry_edit(
@@ -112,8 +120,10 @@ class Command(BaseCommand):
         )
         services.entry_create(
             blog=blog, user=reporter, status=Entry.Status.SCHEDULED,
-            publish_at=timezone.now() + timedelta(minutes=30),
-            headline="Reminder: results page", body="Full results by ward will be on our results page.",
+            publish_at=timezone.now() + timedelta(minutes=1),
+            headline="Coming up: the final vote",
+            body="Councillors are filing back in. The final budget vote is next; we will bring you the result "
+                 "the moment it is read out.",
         )
         services.entry_create(
             blog=blog, user=contributor, status=Entry.Status.DRAFT, submit=True,

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 
 from posts.domain.errors import ErrorCode
 from posts.domain.events import (
@@ -91,6 +91,11 @@ class _Input(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
+# Usernames of the byline, team members only (422 ``not_team_member``);
+# empty or absent: the writer.
+Bylines = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=150)]], Field(max_length=20)]
+
+
 class BlogCreateIn(_Input):
     title: Title
     standfirst: Standfirst = ""
@@ -133,6 +138,7 @@ class EntryCreateIn(_Input):
     status: Literal["draft", "scheduled", "published"] | None = None
     publish_at: datetime | None = None
     fact_check: FactCheckIn | None = None
+    authors: Bylines | None = None
 
 
 class EntryPatchIn(_Input):
@@ -145,6 +151,7 @@ class EntryPatchIn(_Input):
     status: Literal["draft", "scheduled", "published"] = "published"
     publish_at: datetime | None = None
     fact_check: FactCheckIn | None = Field(None, description="null removes the fact check.")
+    authors: Bylines | None = None
 
 
 def webhooks_document() -> dict:

@@ -11,14 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from posts.domain import fact_checks
+from posts.domain import fact_checks, selectors
 from posts.domain.errors import ServiceError
 from posts.domain.models import Author, Blog, Entry, Role
-
-User = get_user_model()
 
 
 class BylineField(forms.ModelMultipleChoiceField):
@@ -26,18 +23,6 @@ class BylineField(forms.ModelMultipleChoiceField):
 
     def label_from_instance(self, obj: Author) -> str:
         return obj.name
-
-
-def byline_choices(*, blog: Blog, user, extra=()) -> list[Author]:
-    """Who can be on a byline: the blog's team, the writer, and anyone
-    already on the entry. Kept to the team on purpose: a newsroom can hold
-    hundreds of people, a blog's team a handful of checkboxes."""
-    author, _ = Author.objects.get_or_create(user=user)
-    people = {author.pk: author}
-    team = Author.objects.filter(user__memberships__blog=blog).select_related("user")
-    for person in [*team, *extra]:
-        people.setdefault(person.pk, person)
-    return sorted(people.values(), key=lambda a: (a.pk != author.pk, a.name.lower()))
 
 
 class DeskForm(forms.Form):
@@ -136,7 +121,7 @@ class _EntryFields(FactCheckFields, DeskForm):
 
     def __init__(self, *args, blog: Blog, user, extra_authors=(), **kwargs):
         super().__init__(*args, **kwargs)
-        choices = byline_choices(blog=blog, user=user, extra=extra_authors)
+        choices = selectors.byline_people(blog=blog, user=user, extra=extra_authors)
         self.fields["authors"].queryset = Author.objects.filter(pk__in=[a.pk for a in choices])
         # Keep the team order (me first) rather than the queryset's.
         self.fields["authors"].choices = [(a.pk, a.name) for a in choices]
@@ -177,8 +162,15 @@ class ComposerForm(_EntryFields):
     ACTIONS = ("publish", "draft", "schedule", "submit")
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS], required=False, initial="publish")
 
+    OPTION_FIELDS = ("kind", "key_event", "pinned", "authors", "publish_at")
+
     def clean_action(self) -> str:
         return self.cleaned_data.get("action") or "publish"
+
+    @property
+    def options_open(self) -> bool:
+        """Show the folded options when one of them needs the reporter's eye."""
+        return any(name in self.errors for name in self.OPTION_FIELDS)
 
 
 class EditForm(_EntryFields):
@@ -197,10 +189,15 @@ class BlogCreateForm(DeskForm):
         required=False, max_length=200,
         help_text="Optional: letters, digits and hyphens for the address /live/<slug>/. Made from the title if left empty.",
     )
+    # Draft by default, like the API: a blog goes public when an editor says so.
     status = forms.ChoiceField(
-        choices=[(Blog.Status.LIVE, "Live now"), (Blog.Status.DRAFT, "Draft (not public yet)")],
-        initial=Blog.Status.LIVE,
+        choices=[(Blog.Status.DRAFT, "Draft (not public yet)"), (Blog.Status.LIVE, "Live now")],
+        initial=Blog.Status.DRAFT,
+        required=False,
     )
+
+    def clean_status(self) -> str:
+        return self.cleaned_data.get("status") or Blog.Status.DRAFT
 
 
 class CloseForm(DeskForm):
@@ -221,9 +218,20 @@ class TeamMemberForm(DeskForm):
 
     def clean_username(self) -> str:
         username = self.cleaned_data["username"].strip()
-        if not User.objects.filter(username=username, is_active=True).exists():
+        self.member = selectors.find_user(username=username)
+        if self.member is None:
             raise forms.ValidationError(f"No active user is called '{username}'.")
         return username
+
+
+class ReturnForm(DeskForm):
+    """An editor sends a submitted draft back with a note."""
+
+    note = forms.CharField(
+        required=False, strip=False, label="Note to the writer",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What to change before it can go out.",
+    )
 
 
 def add_service_error(form: forms.Form, error: ServiceError) -> None:
