@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from liveblog.metrics import timed_service
 from posts.domain import permissions
 from posts.domain.errors import Conflict, Invalid, TooLarge
 from posts.domain.models import (
@@ -145,6 +146,7 @@ def blog_open(*, blog: Blog, user) -> Blog:
     return blog_update(blog=blog, user=user, status=Blog.Status.LIVE)
 
 
+@timed_service
 def blog_close(*, blog: Blog, user, body: str, headline: str = "") -> Entry:
     """Post the closing note, pin it, end coverage and close the blog."""
     require(permissions.can_edit_blog, user, blog, "Only editors can close a blog.")
