@@ -11,6 +11,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -50,6 +51,9 @@ class JsonLines(JsonFormatter):
         kwargs.setdefault("rename_fields", {"asctime": "ts", "levelname": "level", "name": "logger"})
         kwargs.setdefault("timestamp", False)
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s", *args, **kwargs)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
 class RequestIdMiddleware:
@@ -110,9 +114,20 @@ def _task_postrun(task_id: str | None = None, **kwargs) -> None:
         request_id.reset(token)
 
 
-def connect_celery_signals() -> None:
-    from celery.signals import before_task_publish, task_postrun, task_prerun
+def _celery_logging(**kwargs) -> None:
+    """Workers log like the app (JSON lines with the request id) instead of
+    Celery's own format: Celery configures nothing when this is connected."""
+    import logging.config
 
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+def connect_celery_signals() -> None:
+    from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun
+
+    setup_logging.connect(_celery_logging, weak=False)
     before_task_publish.connect(_task_publish, weak=False)
     task_prerun.connect(_task_prerun, weak=False)
     task_postrun.connect(_task_postrun, weak=False)

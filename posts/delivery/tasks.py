@@ -38,7 +38,13 @@ def fan_out_task(event_id: int) -> None:
     for batch in work.push_batches:
         send_push_task.delay(work.event_id, batch)
     fanout.confirm(work.event_id)
-    FANOUT_SECONDS.observe(time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    FANOUT_SECONDS.observe(seconds)
+    log.info(
+        "fan-out confirmed",
+        extra={"event_id": work.event_id, "blog": work.slug, "ms": round(seconds * 1000, 1),
+               "webhook_batches": len(work.delivery_batches), "push_batches": len(work.push_batches)},
+    )
 
 
 @shared_task(acks_late=True, ignore_result=True)
