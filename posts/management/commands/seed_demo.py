@@ -15,7 +15,7 @@ from posts.domain import services
 from posts.domain.models import Blog, Entry, Role
 
 DEMO_SLUG = "harbour-city-budget-night"
-DEMO_PASSWORD = "demo-password"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - the demo desk's published login (README), local only
 
 ENTRIES = [
     dict(kind="summary", headline="What we know so far",
