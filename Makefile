@@ -64,8 +64,10 @@ clean:
 
 # Production profile on loopback: nginx (micro-cache + Nchan), several app
 # processes, Celery worker and beat, local PostgreSQL and Redis (deploy/README.md).
+# Secrets come from the environment (deploy/README.md, "Secrets");
+# `make serve-prod ARGS=--generate-secrets` for a throwaway trial.
 serve-prod: $(BIN)/.installed
-	deploy/serve-prod
+	deploy/serve-prod $(ARGS)
 
 # Benchmark of the production profile; writes bench/RESULTS.md (bench/README.md).
 bench: $(BIN)/.installed-dev
