@@ -361,6 +361,13 @@ def test_nginx_request_id_reaches_the_app_log_and_the_celery_task_log(prod, live
     assert found, "the fan-out task's log line names the request id"
     assert found[0]["request_id"] == rid and found[0]["message"] == "fan-out confirmed"
     assert "Traced." not in worker_log.read_text(errors="replace")
+    # A micro-cached answer names this request's id, not the one it was made under.
+    ids = set()
+    for _ in range(2):
+        status, headers, _ = request(prod, "GET", f"/live/{live_blog}/")
+        assert status == 200
+        ids.add(headers["x-request-id"])
+    assert len(ids) == 2
 
 
 def test_logrotate_rotates_the_profile_logs(prod, tmp_path):
