@@ -114,14 +114,18 @@ def _task_postrun(task_id: str | None = None, **kwargs) -> None:
         request_id.reset(token)
 
 
-def _celery_logging(**kwargs) -> None:
+def _celery_logging(loglevel=None, **kwargs) -> None:
     """Workers log like the app (JSON lines with the request id) instead of
-    Celery's own format: Celery configures nothing when this is connected."""
+    Celery's own format: Celery configures nothing when this is connected.
+    Celery's own loggers keep the worker's ``-l`` level ("ready.", task
+    received/succeeded at INFO)."""
     import logging.config
 
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger("celery").setLevel(loglevel if isinstance(loglevel, int) else str(loglevel).upper())
 
 
 def connect_celery_signals() -> None:
