@@ -138,3 +138,33 @@ def test_production_refuses_to_start_without_its_secrets():
     ok = _run(code, LIVEBLOG_PRODUCTION="1", SECRET_KEY="s" * 50, LIVEBLOG_VAPID_PUBLIC_KEY="pub",
               LIVEBLOG_VAPID_PRIVATE_KEY="priv")
     assert ok.returncode == 0, ok.stderr
+
+
+def test_the_profile_refuses_without_secrets_unless_told_to_make_throwaway_ones(tmp_path, monkeypatch):
+    from deploy.profile import SECRET_NAMES, MissingSecrets, Options, profile_secrets
+
+    for name in SECRET_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    opts = Options(run_dir=tmp_path)
+    try:
+        profile_secrets(opts)
+        raise AssertionError("started without secrets")
+    except MissingSecrets as exc:
+        assert "SECRET_KEY" in str(exc) and "--generate-secrets" in str(exc)
+    opts.generate_secrets = True
+    made = profile_secrets(opts)
+    assert set(made) == set(SECRET_NAMES) and all(made.values())
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
+    # A real VAPID pair: the public key is the private key's.
+    import base64
+
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from py_vapid import Vapid02
+
+    public = Vapid02.from_raw(made["LIVEBLOG_VAPID_PRIVATE_KEY"].encode()).public_key.public_bytes(
+        Encoding.X962, PublicFormat.UncompressedPoint
+    )
+    assert base64.urlsafe_b64encode(public).rstrip(b"=").decode() == made["LIVEBLOG_VAPID_PUBLIC_KEY"]
+    assert profile_secrets(opts) == made  # kept across restarts of the trial
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    assert profile_secrets(opts)["SECRET_KEY"] == "from-the-environment"
