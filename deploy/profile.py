@@ -363,7 +363,10 @@ class Supervisor:
             ) and _answers(self.opts.base_url + "/readyz", ok_only=True):
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"the profile did not answer within {timeout:.0f}s; see {self.opts.run_dir}/logs")
+        raise RuntimeError(
+            f"the profile did not answer within {timeout:.0f}s; /readyz said {_body(self.opts.base_url + '/readyz')}; "
+            f"see {self.opts.run_dir}/logs"
+        )
 
     def check_alive(self) -> None:
         for name, proc in self.procs:
@@ -416,6 +419,17 @@ class Supervisor:
     def _write_pids(self) -> None:
         alive = {name: p.pid for name, p in self.procs if p.poll() is None}
         (self.opts.run_dir / "pids.json").write_text(json.dumps(alive))
+
+
+def _body(url: str) -> str:
+    """What ``url`` answers, for an error message (never raises)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - http URLs this module builds
+            return response.read(2000).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code} {exc.read(2000).decode('utf-8', 'replace')}"
+    except OSError as exc:
+        return f"nothing ({exc})"
 
 
 def _answers(url: str, ok_only: bool = False) -> bool:
