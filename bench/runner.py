@@ -23,6 +23,10 @@ What is measured, and how:
 5. Webhooks: :mod:`bench.partners` (one port per partner, 200 ms answers),
    one entry published, time until every partner has its request; signatures
    verified on a sample.
+6. Operations (:mod:`bench.ops`, after the profile stops): retention — table
+   rows and bytes before/after one run over old webhook deliveries, and its
+   longest batch; backup drill — ``pg_dump -Fc``, ``pg_restore`` into a
+   scratch database, the event log checked whole.
 
 Every loop is bounded (counts and deadlines), every address is loopback, and
 every process the bench starts is stopped when it ends.
@@ -63,13 +67,14 @@ class Plan:
     api_posts: int = 200
     partners: int = 1000
     cold_iterations: int = 40
+    retention_deliveries: int = 100_000
     deadline: float = 600
 
     @classmethod
     def ci(cls) -> Plan:
         return cls(
             sizes=(50, 1000), wrk_seconds=1, wrk_rounds=2, wrk_connections=32, sse_counts=(100, 1000), latency_probes=3,
-            api_posts=20, partners=100, cold_iterations=10, deadline=180,
+            api_posts=20, partners=100, cold_iterations=10, retention_deliveries=2_000, deadline=180,
         )
 
 
@@ -501,6 +506,58 @@ def phase_webhooks(report: Report, plan: Plan, base: str, run_dir: Path, seeded:
 # --- report --------------------------------------------------------------------
 
 
+def _ops(report: Report, env: dict, *argv: str) -> dict | None:
+    done = subprocess.run(
+        [python(), "-m", "bench.ops", *argv], env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800,
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        report.fail(f"bench.ops {argv[0]} exited {done.returncode}: {(done.stderr or done.stdout)[-1500:]}")
+        return None
+    return json.loads(lines[-1])
+
+
+def phase_retention(report: Report, plan: Plan, env: dict) -> None:
+    print(f"\nretention: {plan.retention_deliveries:,} webhook deliveries (2 attempts each, 80% past their keep)",
+          flush=True)
+    result = _ops(report, env, "retention", "--deliveries", str(plan.retention_deliveries))
+    if result is None:
+        return
+    report.details["retention"] = result
+    for table in ("posts_webhookdelivery", "posts_webhookattempt", "posts_event"):
+        b, a = result["before"][table], result["after"][table]
+        report.add(
+            f"retention: {table} rows (bytes) before -> after",
+            f"{b['rows']:,} ({b['bytes'] / 2**20:.1f} MiB) -> {a['rows']:,} ({a['bytes'] / 2**20:.1f} MiB)",
+            "(reported)",
+        )
+    if result["after"]["posts_event"]["rows"] != result["before"]["posts_event"]["rows"]:
+        report.fail("retention deleted events: the event log must be kept")
+    longest = result["deleted"]["longest_batch_ms"]
+    report.add("retention: longest batch (row locks held)", f"{longest} ms", "< 1000 ms", longest < 1000)
+    report.add("retention: one run, seconds", f"{result['seconds']:.1f} s", "(reported)")
+
+
+def phase_drill(report: Report, env: dict, database_url: str, run_dir: Path) -> None:
+    print("\nbackup drill: pg_dump -Fc, pg_restore into a scratch database, event log checked", flush=True)
+    result = _ops(report, env, "drill", "--database-url", database_url, "--work-dir", str(run_dir))
+    if result is None:
+        return
+    report.details["backup drill"] = result
+    report.add(
+        "backup drill: dump / restore",
+        f"{result['dump_bytes'] / 2**20:.1f} MiB, {result['dump_seconds']:.1f} s / {result['restore_seconds']:.1f} s",
+        "(reported)",
+    )
+    whole = not result["problems"]
+    report.add(
+        "backup drill: event log whole (seq 1..last_seq, counts)",
+        f"{result['blogs']} blogs, {result['events']:,} events", "all whole", whole,
+    )
+    if not whole:
+        report.fail("backup drill: " + "; ".join(result["problems"][:5]))
+
+
 def write_results(report: Report, plan: Plan, args, started: float) -> str:
     nginx_v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
     nchan_v = subprocess.run(
@@ -565,10 +622,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--celery-concurrency", type=int, default=int(os.environ.get("CELERY_CONCURRENCY", "4")))
     parser.add_argument("--run-dir", type=Path, default=ROOT / ".run" / "bench")
     parser.add_argument("--results", type=Path, default=None, help="default: bench/RESULTS.md (full run only)")
-    parser.add_argument("--only", nargs="*", default=None, help="phases: cached cold sse webhooks")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="phases: cached cold sse webhooks retention drill")
     args = parser.parse_args(argv)
     plan = Plan.ci() if args.ci else Plan()
-    phases = set(args.only or ["cached", "cold", "sse", "webhooks"])
+    phases = set(args.only or ["cached", "cold", "sse", "webhooks", "retention", "drill"])
     started = time.time()
     report = Report()
     report.details["cpu reference ms"] = cpu_reference_ms()
@@ -599,7 +657,8 @@ def main(argv: list[str] | None = None) -> int:
     seeded = json.loads(seed.stdout.strip().splitlines()[-1])
 
     opts = Options(
-        run_dir=args.run_dir.resolve(), port=args.port, pub_port=args.port + 1, app_procs=args.app_procs,
+        run_dir=args.run_dir.resolve(), port=args.port, pub_port=args.port + 1, metrics_port=args.port + 2,
+        app_procs=args.app_procs,
         celery_concurrency=args.celery_concurrency, database_url=args.database_url, redis_url=args.redis_url,
         access_log=False, extra_env={"LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1", "LOG_LEVEL": "WARNING"},
     )
@@ -616,6 +675,10 @@ def main(argv: list[str] | None = None) -> int:
             phase_sse(report, plan, base, opts.run_dir, seeded)
         if "webhooks" in phases:
             phase_webhooks(report, plan, base, opts.run_dir, seeded, args.partner_port)
+    if "retention" in phases:
+        phase_retention(report, plan, env)
+    if "drill" in phases:
+        phase_drill(report, env, args.database_url, opts.run_dir)
     text = write_results(report, plan, args, started)
     results = args.results or (BENCH_DIR / ("RESULTS.md" if not args.ci else "out/RESULTS-ci.md"))
     results.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,14 @@ Decisions (see deploy/README.md for the reasoning):
 - Celery: one worker (prefork, ``CELERY_CONCURRENCY``, default 4) and one
   beat. Webhook batches POST concurrently inside a task
   (``LIVEBLOG_WEBHOOK_CONCURRENCY``, raised here to 200).
+- Operations (docs/operations.md): every process logs JSON lines
+  (``LOG_FORMAT=json``) into ``<run dir>/logs`` (``logrotate.conf`` is
+  rendered there); metrics are added up across processes in
+  ``<run dir>/metrics`` and served on a loopback-only port
+  (``--metrics-port``); the profile is ready when ``/readyz`` says so.
+  Secrets come from the environment (``LIVEBLOG_PRODUCTION=1`` refuses to
+  start without them); ``--generate-secrets`` makes a throwaway set in the
+  run directory for a loopback trial, the bench and the tests.
 - SSE: nginx's Nchan module; the fan-out publishes finished SSE frames to it
   (``LIVEBLOG_NCHAN_PUBLISH_URL``, see :mod:`posts.delivery.nchan`). This supervisor
   sends the heartbeat comment to every Nchan reader with one publish every
@@ -29,6 +37,7 @@ Decisions (see deploy/README.md for the reasoning):
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import resource
@@ -48,6 +57,8 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
+LOGROTATE_TEMPLATE = Path(__file__).resolve().parent / "logrotate.conf.template"
+SECRET_NAMES = ("SECRET_KEY", "LIVEBLOG_VAPID_PRIVATE_KEY", "LIVEBLOG_VAPID_PUBLIC_KEY")
 NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
 BROTLI_STATIC_MODULE = "/usr/lib/nginx/modules/ngx_http_brotli_static_module.so"
 HEARTBEAT_CHANNEL = "heartbeat.all"  # posts.delivery.nchan.HEARTBEAT_CHANNEL
@@ -67,6 +78,7 @@ class Options:
     host: str = "127.0.0.1"
     port: int = 8080
     pub_port: int = 8081
+    metrics_port: int = 8082
     app_procs: int = max(2, os.cpu_count() or 2)
     celery_concurrency: int = 4
     database_url: str = field(default_factory=lambda: local_postgres("liveblog"))
@@ -74,6 +86,9 @@ class Options:
     access_log: bool = True
     beat: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Make a throwaway secret key and VAPID pair in the run directory when
+    # the environment has none (the bench and tests; a trial on loopback).
+    generate_secrets: bool = False
 
     @property
     def base_url(self) -> str:
@@ -125,7 +140,7 @@ def render_nginx_conf(opts: Options) -> str:
         "WORKER_CONNECTIONS": str(max(1024, min(nofile - 64, 40000))),
         "RUN_DIR": str(opts.run_dir),
         "ACCESS_LOG": (
-            f"access_log {opts.run_dir}/logs/nginx-access.log combined buffer=64k flush=1s;"
+            f"access_log {opts.run_dir}/logs/nginx-access.log main_rid buffer=64k flush=1s;"
             if opts.access_log
             else "access_log off;"
         ),
@@ -136,6 +151,7 @@ def render_nginx_conf(opts: Options) -> str:
         "HOST": opts.host,
         "PORT": str(opts.port),
         "PUB_PORT": str(opts.pub_port),
+        "METRICS_PORT": str(opts.metrics_port),
         "STATIC_ROOT": str(ROOT / "staticfiles"),
     }
     text = TEMPLATE.read_text()
@@ -146,13 +162,59 @@ def render_nginx_conf(opts: Options) -> str:
     return text
 
 
+def render_logrotate_conf(run_dir: Path) -> str:
+    """logrotate's config for the run directory's logs (daily, 14 kept)."""
+    return LOGROTATE_TEMPLATE.read_text().replace("{{RUN_DIR}}", str(run_dir))
+
+
+class MissingSecrets(RuntimeError):
+    pass
+
+
+def _throwaway_secrets(run_dir: Path) -> dict[str, str]:
+    """A secret key and a VAPID pair kept in the run directory (0600)."""
+    path = run_dir / "secrets.json"
+    if not path.exists():
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        def b64u(raw: bytes) -> str:
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        values = {
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "LIVEBLOG_VAPID_PRIVATE_KEY": b64u(key.private_numbers().private_value.to_bytes(32, "big")),
+            "LIVEBLOG_VAPID_PUBLIC_KEY": b64u(key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)),
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(values, handle)
+    return json.loads(path.read_text())
+
+
+def profile_secrets(opts: Options) -> dict[str, str]:
+    """The secret key and VAPID pair: from the environment, or (with
+    ``generate_secrets``) a throwaway set; else refuse to start."""
+    have = {name: os.environ[name] for name in SECRET_NAMES if os.environ.get(name)}
+    missing = [name for name in SECRET_NAMES if name not in have]
+    if not missing:
+        return have
+    if not opts.generate_secrets:
+        raise MissingSecrets(
+            f"{', '.join(missing)} not set. Production keeps them in the environment: losing the VAPID pair "
+            "kills every push subscription, a new SECRET_KEY logs everyone out "
+            "(`manage.py generate_vapid_keys` prints a pair). For a throwaway trial on loopback: --generate-secrets."
+        )
+    print(f"profile: WARNING: {', '.join(missing)} not set; using throwaway values from {opts.run_dir}/secrets.json "
+          "(not for production)", file=sys.stderr, flush=True)
+    return {**_throwaway_secrets(opts.run_dir), **have}
+
+
 def child_env(opts: Options) -> dict[str, str]:
     """The environment every process of the profile shares."""
     env = dict(os.environ)
-    secret_file = opts.run_dir / "secret-key"
-    if not secret_file.exists():
-        secret_file.write_text(secrets.token_urlsafe(48))
-        secret_file.chmod(0o600)
+    env.update(profile_secrets(opts))
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "liveblog.settings",
@@ -168,11 +230,14 @@ def child_env(opts: Options) -> dict[str, str]:
             "LIVEBLOG_SITE_URL": opts.base_url,
             "LIVEBLOG_WEBHOOK_CONCURRENCY": os.environ.get("LIVEBLOG_WEBHOOK_CONCURRENCY", "200"),
             "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost"),
-            "SECRET_KEY": os.environ.get("SECRET_KEY") or secret_file.read_text().strip(),
             # nginx appends the reader's address to X-Forwarded-For: log-in
             # throttling counts that one, not nginx's (deploy/README.md).
             "LIVEBLOG_PROXY_COUNT": os.environ.get("LIVEBLOG_PROXY_COUNT", "1"),
             "PYTHONUNBUFFERED": "1",
+            "LIVEBLOG_PRODUCTION": "1",
+            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
+            # Each process writes its counters here; a scrape adds them up.
+            "PROMETHEUS_MULTIPROC_DIR": str(opts.run_dir / "metrics"),
         }
     )
     env.update(opts.extra_env)
@@ -208,6 +273,9 @@ class Supervisor:
         run = self.opts.run_dir
         for sub in ("logs", "cache", "baseline", "nginx"):
             (run / sub).mkdir(parents=True, exist_ok=True)
+        # Counters of a previous run's processes would add up with this run's.
+        shutil.rmtree(run / "metrics", ignore_errors=True)
+        (run / "metrics").mkdir()
         for stale in ("ready.json",):
             with suppress(FileNotFoundError):
                 (run / stale).unlink()
@@ -219,6 +287,7 @@ class Supervisor:
             for sub in ("cache", "nginx"):
                 shutil.chown(run / sub, "nobody", "nogroup")
         (run / "nginx.conf").write_text(conf)
+        (run / "logrotate.conf").write_text(render_logrotate_conf(run))
         env = child_env(self.opts)
         if self.opts.database_url.startswith("postgres"):
             ensure_database(self.opts.database_url)
@@ -282,6 +351,7 @@ class Supervisor:
                 {
                     "base_url": opts.base_url,
                     "publish_url": f"http://127.0.0.1:{opts.pub_port}/pub",
+                    "metrics_url": f"http://127.0.0.1:{opts.metrics_port}/metrics",
                     "pids": {name: p.pid for name, p in self.procs},
                     "supervisor": os.getpid(),
                 }
@@ -293,12 +363,17 @@ class Supervisor:
         sockets = [self.opts.run_dir / f"app-{i}.sock" for i in range(self.opts.app_procs)]
         while time.monotonic() < deadline:
             self.check_alive()
+            # Ready = nginx, Nchan's publisher and the app's own /readyz
+            # (database, cache, broker, migrations, outbox) all answer.
             if all(s.exists() for s in sockets) and _answers(self.opts.base_url + "/_nginx_status", ok_only=True) and _answers(
                 f"http://127.0.0.1:{self.opts.pub_port}/"
-            ) and _answers(self.opts.base_url + "/api/blogs", ok_only=True):
+            ) and _answers(self.opts.base_url + "/readyz", ok_only=True):
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"the profile did not answer within {timeout:.0f}s; see {self.opts.run_dir}/logs")
+        raise RuntimeError(
+            f"the profile did not answer within {timeout:.0f}s; /readyz said {_body(self.opts.base_url + '/readyz')}; "
+            f"see {self.opts.run_dir}/logs"
+        )
 
     def check_alive(self) -> None:
         for name, proc in self.procs:
@@ -353,9 +428,20 @@ class Supervisor:
         (self.opts.run_dir / "pids.json").write_text(json.dumps(alive))
 
 
+def _body(url: str) -> str:
+    """What ``url`` answers, for an error message (never raises)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - http URLs this module builds
+            return response.read(2000).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code} {exc.read(2000).decode('utf-8', 'replace')}"
+    except OSError as exc:
+        return f"nothing ({exc})"
+
+
 def _answers(url: str, ok_only: bool = False) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - http URLs this module builds
             return response.status < 400 or not ok_only
     except urllib.error.HTTPError as exc:
         return not ok_only and exc.code < 500
@@ -365,9 +451,11 @@ def _answers(url: str, ok_only: bool = False) -> bool:
 
 class BackgroundProfile:
     """Start the profile as a child process for a benchmark or a test; stop
-    it (and everything it started) on exit."""
+    it (and everything it started) on exit. Loopback only, so it makes
+    throwaway secrets when the environment has none."""
 
     def __init__(self, opts: Options, timeout: float = 90):
+        opts.generate_secrets = True
         self.opts = opts
         self.timeout = timeout
         self.proc: subprocess.Popen | None = None
@@ -377,7 +465,8 @@ class BackgroundProfile:
         o = self.opts
         argv = [
             sys.executable, "-m", "deploy.profile", "--run-dir", str(o.run_dir), "--host", o.host,
-            "--port", str(o.port), "--pub-port", str(o.pub_port), "--app-procs", str(o.app_procs),
+            "--port", str(o.port), "--pub-port", str(o.pub_port), "--metrics-port", str(o.metrics_port),
+            "--app-procs", str(o.app_procs),
             "--celery-concurrency", str(o.celery_concurrency), "--database-url", o.database_url,
             "--redis-url", o.redis_url,
         ]
@@ -385,6 +474,8 @@ class BackgroundProfile:
             argv.append("--no-access-log")
         if not o.beat:
             argv.append("--no-beat")
+        if o.generate_secrets:
+            argv.append("--generate-secrets")
         for key, value in o.extra_env.items():
             argv += ["--env", f"{key}={value}"]
         o.run_dir.mkdir(parents=True, exist_ok=True)
@@ -424,6 +515,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(env.get("PROD_PORT", "8080")))
     p.add_argument("--pub-port", type=int, default=int(env.get("PROD_PUB_PORT", "8081")))
+    p.add_argument("--metrics-port", type=int, default=int(env.get("PROD_METRICS_PORT", "8082")),
+                   help="loopback-only nginx port serving /metrics and nginx's stub_status")
     p.add_argument("--app-procs", type=int, default=int(env.get("APP_PROCS", str(Options.app_procs))))
     p.add_argument("--celery-concurrency", type=int, default=int(env.get("CELERY_CONCURRENCY", "4")))
     p.add_argument("--database-url", default=env.get("DATABASE_URL") or local_postgres("liveblog"))
@@ -431,11 +524,14 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--no-access-log", action="store_true")
     p.add_argument("--no-beat", action="store_true")
     p.add_argument("--env", action="append", default=[], help="KEY=VALUE for every process")
+    p.add_argument("--generate-secrets", action="store_true",
+                   help="throwaway SECRET_KEY and VAPID pair in the run dir when the environment has none")
     a = p.parse_args(argv)
     if a.host not in {"127.0.0.1", "localhost", "::1"}:
         p.error("this script runs the profile on loopback only; see deploy/README.md for more machines")
     return Options(
-        run_dir=a.run_dir.resolve(), host=a.host, port=a.port, pub_port=a.pub_port, app_procs=a.app_procs,
+        run_dir=a.run_dir.resolve(), host=a.host, port=a.port, pub_port=a.pub_port, metrics_port=a.metrics_port,
+        app_procs=a.app_procs, generate_secrets=a.generate_secrets,
         celery_concurrency=a.celery_concurrency, database_url=a.database_url, redis_url=a.redis_url,
         access_log=not a.no_access_log, beat=not a.no_beat,
         extra_env=dict(item.split("=", 1) for item in a.env),

@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 
+from liveblog import logging as liveblog_logging
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -57,6 +59,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later log line and task carries the request id, and the
+    # metrics see the final status (docs/operations.md).
+    "liveblog.logging.RequestIdMiddleware",
+    "liveblog.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "liveblog.staticfiles.StaticFilesMiddleware",
@@ -323,12 +329,54 @@ STORAGES = {
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 WHITENOISE_MAX_AGE = 300
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
-    "loggers": {
-        "posts": {"level": os.environ.get("LOG_LEVEL", "INFO"), "propagate": True},
-    },
-}
+# --- Operations (docs/operations.md) ------------------------------------------
+# Logs: JSON lines (LOG_FORMAT=json, the production profile's) or plain text;
+# to stderr, or to LOG_FILE through a WatchedFileHandler that logrotate can move.
+LOGGING = liveblog_logging.logging_config(
+    level=os.environ.get("LOG_LEVEL", "WARNING"),
+    app_level=os.environ.get("LOG_LEVEL", "INFO"),
+    json_logs=os.environ.get("LOG_FORMAT", "plain") == "json",
+    log_file=os.environ.get("LOG_FILE", ""),
+)
+# Error tracking: off unless SENTRY_DSN is set.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+liveblog_logging.init_sentry(
+    SENTRY_DSN, environment=os.environ.get("SENTRY_ENVIRONMENT", ""), release=os.environ.get("SENTRY_RELEASE", "")
+)
+
+# Retention, in days (0 keeps for ever); one beat task every
+# LIVEBLOG_RETENTION_SECONDS deletes in batches of LIVEBLOG_RETENTION_BATCH
+# rows (each its own transaction), at most LIVEBLOG_RETENTION_MAX_ROWS per
+# rule and run. Sessions: Django's clearsessions, same run.
+LIVEBLOG_RETAIN_WEBHOOK_ATTEMPTS_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_WEBHOOK_ATTEMPTS_DAYS", "30"))
+LIVEBLOG_RETAIN_DELIVERED_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_DELIVERED_DAYS", "7"))
+LIVEBLOG_RETAIN_GIVEN_UP_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_GIVEN_UP_DAYS", "30"))
+LIVEBLOG_RETAIN_PUSH_AFTER_CLOSE_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_PUSH_AFTER_CLOSE_DAYS", "7"))
+LIVEBLOG_RETENTION_SECONDS = float(os.environ.get("LIVEBLOG_RETENTION_SECONDS", "3600"))
+LIVEBLOG_RETENTION_BATCH = int(os.environ.get("LIVEBLOG_RETENTION_BATCH", "500"))
+LIVEBLOG_RETENTION_MAX_ROWS = int(os.environ.get("LIVEBLOG_RETENTION_MAX_ROWS", "100000"))
+LIVEBLOG_RETENTION_PAUSE_SECONDS = float(os.environ.get("LIVEBLOG_RETENTION_PAUSE_SECONDS", "0.05"))
+
+# /readyz: not ready while the oldest unconfirmed event is older than this
+# (seconds; 0 leaves the outbox out of readiness).
+LIVEBLOG_READY_MAX_OUTBOX_LAG = float(os.environ.get("LIVEBLOG_READY_MAX_OUTBOX_LAG", "120"))
+# /metrics: served by the app; the production profile exposes it on a
+# loopback-only nginx port, never through the public server.
+LIVEBLOG_METRICS_ENABLED = env_bool("LIVEBLOG_METRICS_ENABLED", True)
+
+# Production (set by deploy/profile.py): the secret key and the VAPID pair
+# must come from the environment. Losing the VAPID pair kills every push
+# subscription; a new secret key logs everyone out.
+LIVEBLOG_PRODUCTION = env_bool("LIVEBLOG_PRODUCTION", False)
+if LIVEBLOG_PRODUCTION and not DEBUG:
+    _missing = [
+        name for name in ("SECRET_KEY", "LIVEBLOG_VAPID_PUBLIC_KEY", "LIVEBLOG_VAPID_PRIVATE_KEY")
+        if not os.environ.get(name)
+    ]
+    if _missing:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"LIVEBLOG_PRODUCTION=1 needs {', '.join(_missing)} in the environment "
+            "(`manage.py generate_vapid_keys` prints a VAPID pair; deploy/README.md, Secrets)."
+        )

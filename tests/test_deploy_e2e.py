@@ -39,6 +39,7 @@ def _free_port() -> int:
 def prod():
     port = _free_port()
     pub_port = _free_port()
+    metrics_port = _free_port()
     # Under the work tree, not /tmp/pytest-of-*: nginx's workers (nobody,
     # when run as root) must reach their cache and temp directories.
     # The last run's directory is kept (logs for a failure) until the next.
@@ -49,6 +50,7 @@ def prod():
         run_dir=run_dir,
         port=port,
         pub_port=pub_port,
+        metrics_port=metrics_port,
         app_procs=2,
         celery_concurrency=2,
         database_url=os.environ.get("DEPLOY_E2E_DATABASE_URL", local_postgres("bench_e2e")),
@@ -64,6 +66,8 @@ def prod():
         ).stdout.strip().splitlines()[-1]
         profile.token = token
         profile.port = port
+        profile.metrics_port = metrics_port
+        profile.run_dir = run_dir
         yield profile
     # Stopping the profile stops every process it started.
     for name, pid in profile.pids().items():
@@ -315,3 +319,78 @@ def test_reader_count_includes_nchan_readers(prod, live_blog):
     assert 1 <= during <= 3
     assert total >= during
     assert after == 0
+
+
+# --- Operations (docs/operations.md) ----------------------------------------------------
+
+
+def test_probes_pass_through_nginx_uncached_with_no_store(prod):
+    for path in ("/healthz", "/readyz"):
+        first = request(prod, "GET", path)
+        second = request(prod, "GET", path)
+        for status, headers, data in (first, second):
+            assert status == 200, data
+            assert headers["cache-control"] == "no-store"
+            assert headers.get("x-cache") in (None, "", "BYPASS")
+    body = json.loads(request(prod, "GET", "/readyz")[2])
+    assert body["status"] == "ok" and body["checks"]["broker"]["detail"] == "ok"
+
+
+def test_metrics_are_on_the_loopback_metrics_port_only_and_add_up_every_process(prod, live_blog):
+    assert request(prod, "GET", "/metrics")[0] == 404
+    for _ in range(20):
+        request(prod, "GET", "/healthz")
+    conn = http.client.HTTPConnection("127.0.0.1", prod.metrics_port, timeout=10)
+    conn.request("GET", "/metrics")
+    resp = conn.getresponse()
+    text = resp.read().decode()
+    conn.close()
+    assert resp.status == 200
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    healthz = sum(s.value for s in samples if s.name == "liveblog_http_requests_total" and s.labels["route"] == "healthz")
+    assert healthz >= 20  # counted by two app processes, added up in one scrape
+    # The Celery worker's fan-outs are in the same scrape.
+    assert any(s.name == "liveblog_fanout_duration_seconds_count" and s.value >= 1 for s in samples)
+    assert any(s.name == "liveblog_sse_readers" and s.labels.get("blog") == live_blog for s in samples)
+    assert any(s.name == "liveblog_outbox_lag_seconds" for s in samples)
+
+
+def test_nginx_request_id_reaches_the_app_log_and_the_celery_task_log(prod, live_blog):
+    status, headers, data = request(prod, "POST", f"/api/blogs/{live_blog}/entries", {"body": "Traced."}, auth=True)
+    assert status == 201, data
+    rid = headers["x-request-id"]
+    assert len(rid) == 32 and int(rid, 16) >= 0  # nginx's $request_id
+    worker_log = prod.run_dir / "logs" / "celery-worker.log"
+    deadline = time.monotonic() + 15
+    found = []
+    while not found and time.monotonic() < deadline:
+        for line in worker_log.read_text(errors="replace").splitlines():
+            if rid in line and line.startswith("{"):
+                found.append(json.loads(line))
+        time.sleep(0.2)
+    assert found, "the fan-out task's log line names the request id"
+    assert found[0]["request_id"] == rid and found[0]["message"] == "fan-out confirmed"
+    assert "Traced." not in worker_log.read_text(errors="replace")
+    # A micro-cached answer names this request's id, not the one it was made under.
+    ids = set()
+    for _ in range(2):
+        status, headers, _ = request(prod, "GET", f"/live/{live_blog}/")
+        assert status == 200
+        ids.add(headers["x-request-id"])
+    assert len(ids) == 2
+
+
+def test_logrotate_rotates_the_profile_logs(prod, tmp_path):
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text((prod.run_dir / "logrotate.conf").read_text())
+    result = subprocess.run(
+        ["logrotate", "-f", "-s", str(tmp_path / "state"), str(conf)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    logs = prod.run_dir / "logs"
+    assert (logs / "celery-worker.log.1").exists()
+    # Still written to after rotation (copytruncate; nginx reopened on USR1).
+    status, _, _ = request(prod, "GET", "/healthz")
+    assert status == 200

@@ -16,7 +16,7 @@ def test_rss_titles_and_descriptions_carry_no_markup(client, editor, reporter):
     make_entry(blog=blog, user=reporter, headline="Results <em>in</em>",
                body="**Turnout** at [60%](https://example.com/t) <script>x()</script>")
     make_entry(blog=blog, user=reporter, body="No headline: *emphasis* here")
-    root = ET.fromstring(client.get(f"/live/{blog.slug}/feed.rss").content)
+    root = ET.fromstring(client.get(f"/live/{blog.slug}/feed.rss").content)  # noqa: S314 - our own feed
     channel = root.find("channel")
     texts = [channel.findtext("title"), channel.findtext("description")]
     for item in channel.findall("item"):

@@ -267,7 +267,7 @@ class RedisBackend:
                 if pubsub is not None:
                     try:
                         pubsub.close()
-                    except Exception:  # noqa: BLE001 - already broken
+                    except Exception:  # noqa: BLE001, S110 - already broken; the loop reconnects
                         pass
 
     def _refresh_counts(self, *, every_slug: bool) -> None:

@@ -84,7 +84,7 @@ def webhook_backoff(attempts: int) -> timedelta:
         settings.LIVEBLOG_WEBHOOK_BACKOFF_CAP,
         settings.LIVEBLOG_WEBHOOK_BACKOFF_BASE * 2 ** max(0, attempts - 1),
     )
-    return timedelta(seconds=delay * random.uniform(0.5, 1.0))
+    return timedelta(seconds=delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not a secret
 
 
 def webhook_attempts_record(*, results) -> None:

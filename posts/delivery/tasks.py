@@ -8,10 +8,13 @@ Beat runs :func:`sweep_task` every ``LIVEBLOG_SWEEP_SECONDS`` (see
 from __future__ import annotations
 
 import logging
+import time
 
 import requests
 from celery import shared_task
 from django.conf import settings
+
+from liveblog.metrics import FANOUT_SECONDS
 
 from . import fanout, push, webhooks, websub
 
@@ -22,6 +25,7 @@ log = logging.getLogger(__name__)
 def fan_out_task(event_id: int) -> None:
     """Send one committed event everywhere (no-op once confirmed); the event
     is confirmed only after every follow-up task was enqueued."""
+    started = time.perf_counter()
     work = fanout.fan_out(event_id)
     if work is None:
         return
@@ -34,6 +38,13 @@ def fan_out_task(event_id: int) -> None:
     for batch in work.push_batches:
         send_push_task.delay(work.event_id, batch)
     fanout.confirm(work.event_id)
+    seconds = time.perf_counter() - started
+    FANOUT_SECONDS.observe(seconds)
+    log.info(
+        "fan-out confirmed",
+        extra={"event_id": work.event_id, "blog": work.slug, "ms": round(seconds * 1000, 1),
+               "webhook_batches": len(work.delivery_batches), "push_batches": len(work.push_batches)},
+    )
 
 
 @shared_task(acks_late=True, ignore_result=True)

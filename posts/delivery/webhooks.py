@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -46,10 +47,13 @@ from aiohttp.abc import AbstractResolver
 from django.conf import settings
 from standardwebhooks.webhooks import Webhook
 
+from liveblog.metrics import WEBHOOK_ATTEMPTS
 from posts.domain.destinations import ForbiddenDestination, allow_private, is_forbidden_address
 from posts.domain.models import Event, WebhookDelivery
 
 from . import records
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = "liveblog-webhooks/1"
 MAX_ERROR_CHARS = 500
@@ -196,4 +200,22 @@ def deliver(delivery_ids: list[int]) -> list[Result]:
             bodies[delivery.event_id] = payload_for(delivery)
     results = _run(post_all([build(d, bodies[d.event_id]) for d in rows]))
     records.webhook_attempts_record(results=results)
+    _observe(rows, results)
     return results
+
+
+def _observe(rows: list[WebhookDelivery], results: list[Result]) -> None:
+    """Count each attempt per partner, and log the failures (the log line
+    carries the request id of the request whose event this is). A partner's
+    answer is not logged: it may echo the entry's text back."""
+    partner_of = {d.pk: d.partner_id for d in rows}
+    for result in results:
+        partner = str(partner_of.get(result.delivery_id, ""))
+        WEBHOOK_ATTEMPTS.labels(partner, "ok" if result.ok else "failed").inc()
+        if not result.ok:
+            log.info(
+                "webhook attempt failed",
+                extra={"delivery_id": result.delivery_id, "partner_id": partner, "status_code": result.status_code,
+                       "error": "" if result.status_code else result.error[:200],
+                       "duration_ms": result.duration_ms},
+            )

@@ -371,7 +371,11 @@ class WebhookDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["partner", "event"], name="one_delivery_per_partner_event"),
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            # Retention finds delivered rows past their keep (posts/domain/retention.py).
+            models.Index(fields=["delivered_at"], name="delivery_delivered"),
+        ]
 
     def __str__(self) -> str:
         return self.msg_id
@@ -386,6 +390,8 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["-at"]
+        # Retention finds attempts past their keep (posts/domain/retention.py).
+        indexes = [models.Index(fields=["at"], name="attempt_at")]
 
     def __str__(self) -> str:
         return f"{self.delivery_id} @ {self.at:%H:%M:%S} → {self.status_code or self.error[:40]}"

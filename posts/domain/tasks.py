@@ -11,3 +11,11 @@ def publish_scheduled_task() -> int:
     from posts.domain import services  # HackSoft: the task imports the service in its body
 
     return services.publish_due_entries()
+
+
+@shared_task(ignore_result=True)
+def retention_task() -> dict:
+    """Delete what is past its keep, in small batches (posts/domain/retention.py)."""
+    from posts.domain import retention
+
+    return retention.run()

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from liveblog.metrics import timed_service
 from posts.domain import permissions
 from posts.domain.errors import Conflict, ErrorCode, Invalid, TooLarge
 from posts.domain.languages import normalize_language_tag
@@ -170,6 +171,7 @@ def blog_open(*, blog: Blog, user) -> Blog:
     return blog_update(blog=blog, user=user, status=Blog.Status.LIVE)
 
 
+@timed_service
 def blog_close(*, blog: Blog, user, body: str, headline: str = "", authors=None) -> Entry:
     """Post the closing note, pin it, end coverage and close the blog."""
     require(permissions.can_close, user, blog, "Only editors can close a blog.")

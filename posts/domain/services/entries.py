@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from liveblog.metrics import timed_service
 from posts.domain import permissions, selectors
 from posts.domain.errors import Conflict, ErrorCode, Invalid, NotFound
 from posts.domain.fact_checks import clean_fact_check
@@ -35,6 +36,7 @@ from .blogs import blog_close, publish_closing
 from .outbox import UNSET, _Unset, entry_event, lock_blog, require
 
 
+@timed_service
 def entry_create(
     *,
     blog: Blog,
@@ -141,6 +143,7 @@ def _require_entry_rights(user, entry: Entry) -> None:
     require(check, user, entry.blog, "You cannot change this entry.")
 
 
+@timed_service
 def entry_edit(
     *,
     entry: Entry,
@@ -262,6 +265,7 @@ def entry_edit(
     return current
 
 
+@timed_service
 def entry_publish(*, entry: Entry, user) -> Entry:
     """Publish a draft or scheduled entry now."""
     with transaction.atomic():
@@ -342,6 +346,7 @@ def entry_approve(*, entry: Entry, user) -> Entry:
     return entry_publish(entry=entry, user=user)
 
 
+@timed_service
 def entry_delete(*, entry: Entry, user, version: int | None = None) -> Entry:
     """Remove an entry from readers' view; its history stays for editors."""
     with transaction.atomic():

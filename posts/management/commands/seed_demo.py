@@ -18,7 +18,7 @@ from posts.domain import fact_checks, services
 from posts.domain.models import Blog, Entry, Role
 
 DEMO_SLUG = "harbour-city-budget-night"
-DEMO_PASSWORD = "demo-password"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - the demo desk's published login (README), local only
 
 # Minutes after the coverage started (three hours ago).
 ENTRIES = [
