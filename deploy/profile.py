@@ -246,6 +246,9 @@ class Supervisor:
                     str(self.bin / "uvicorn"), "liveblog.asgi:application", "--uds", str(sock),
                     "--no-access-log", "--lifespan", "off", "--log-level", "warning",
                     "--timeout-graceful-shutdown", "3", "--backlog", "4096",
+                    # Longer than nginx's upstream keepalive_timeout (60 s):
+                    # nginx, not the app, closes an idle connection.
+                    "--timeout-keep-alive", "75",
                 ],
                 env,
             )
