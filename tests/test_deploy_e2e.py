@@ -13,6 +13,8 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -265,3 +267,78 @@ def test_reader_count_includes_nchan_readers(prod, live_blog):
     assert 1 <= during <= 3
     assert total >= during
     assert after == 0
+
+
+# --- Crashes and restarts (issue 18): these kill processes, so they run last
+# and leave the profile whole again.
+
+
+def _wait_running(prod, names, *, not_pids: dict[str, int], timeout: float = 40) -> dict[str, int]:
+    """The new pids of ``names`` once supervisord reports them RUNNING again."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = prod.status()
+        if all(status.get(n, ("", None))[0] == "RUNNING" and status[n][1] != not_pids[n] for n in names):
+            return {n: status[n][1] for n in names}
+        time.sleep(0.2)
+    raise AssertionError(f"not restarted: {prod.status()}")
+
+
+def _wait_serving(prod, slug: str, timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while request(prod, "GET", f"/api/blogs/{slug}", auth=True)[0] != 200:
+        assert time.monotonic() < deadline, "the app did not come back"
+        time.sleep(0.2)
+
+
+def test_a_killed_process_is_restarted_alone_and_readers_stay_connected(prod, live_blog):
+    before = {name: pid for name, (_state, pid) in prod.status().items()}
+    stream = Stream(prod.port, f"/live/{live_blog}/events")
+    try:
+        assert stream.headers["x-push-engine"] == "nchan"
+        for name in ("celery-worker", "app-0"):
+            os.kill(before[name], signal.SIGKILL)
+        restarted = _wait_running(prod, ["celery-worker", "app-0"], not_pids=before)
+        after = {name: pid for name, (_state, pid) in prod.status().items()}
+        for name in ("app-1", "celery-beat", "nginx"):
+            assert after[name] == before[name], f"{name} was restarted too"
+        _wait_serving(prod, live_blog)
+        marker = uuid.uuid4().hex
+        status, _, data = request(prod, "POST", f"/api/blogs/{live_blog}/entries", {"body": f"After {marker}"}, auth=True)
+        assert status == 201, data
+        # The reader held by Nchan never noticed: the event reaches it on the
+        # same connection, published by the restarted worker.
+        assert marker.encode() in stream.read_until(marker.encode(), timeout=20)
+    finally:
+        stream.close()
+    assert set(restarted) == {"celery-worker", "app-0"}
+
+
+def test_while_the_app_restarts_readers_get_200_and_writes_a_json_503(prod, live_blog):
+    """Every app process killed at once: until supervisord has them back, a
+    resuming reader is told to retry (200, ``retry:``), never a 502, and a
+    write gets a JSON 503 with Retry-After."""
+    before = {name: pid for name, (_state, pid) in prod.status().items()}
+    apps = [name for name in before if name.startswith("app-")]
+    for name in apps:
+        os.kill(before[name], signal.SIGKILL)
+    seen_sse, seen_writes = [], []
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        stream = Stream(prod.port, f"/live/{live_blog}/events", headers={"Last-Event-ID": "1"})
+        stream.close()
+        assert stream.status == 200, stream.buffer
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        seen_sse.append(stream.headers.get("x-push-engine", "app"))
+        status, headers, data = request(prod, "POST", f"/api/blogs/{live_blog}/entries", {"body": "Mid-restart"}, auth=True)
+        seen_writes.append(status)
+        if status == 503:
+            assert headers["content-type"].startswith("application/json")
+            assert int(headers["retry-after"]) > 0
+            assert json.loads(data)["code"] == "unavailable"
+        else:
+            assert status == 201, (status, data)
+            break
+        time.sleep(0.1)
+    assert 503 in seen_writes and seen_writes[-1] == 201, seen_writes
+    _wait_running(prod, apps, not_pids=before)
