@@ -436,3 +436,17 @@ def test_the_reader_page_follows_the_blog_live(server, browser, viewport):
         assert page.evaluate("window.__sameDocument === true")
     finally:
         context.close()
+
+
+def test_a_write_retried_with_its_idempotency_key_writes_once(server):
+    slug = server.new_blog()
+    body = {"body": f"Once {uuid.uuid4().hex}"}
+    path = f"/api/blogs/{slug}/entries"
+    first = server.call("POST", path, body, auth=True, headers={"Idempotency-Key": "contract-1"})
+    again = server.call("POST", path, body, auth=True, headers={"Idempotency-Key": "contract-1"})
+    other = server.call("POST", path, {"body": "Else"}, auth=True, headers={"Idempotency-Key": "contract-1"})
+    assert first[0] == again[0] == 201 and again[2] == first[2]
+    assert again[1]["idempotent-replayed"] == "true"
+    assert other[0] == 422 and json.loads(other[2])["code"] == "idempotency_key_reused"
+    status, _, data = server.call("GET", f"/api/blogs/{slug}/entries", auth=True)
+    assert [e["body"] for e in json.loads(data)["items"]].count(body["body"]) == 1

@@ -37,3 +37,17 @@ class TooLarge(ServiceError):
 
 class Invalid(ServiceError):
     status_code = 422
+
+
+class IdempotencyKeyReused(Invalid):
+    """The same Idempotency-Key came with another request (deserves its own
+    code in the error-code enum: ``idempotency_key_reused``)."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    """The first request with this Idempotency-Key has not answered yet
+    (code ``idempotency_in_flight``)."""
+
+    code = "idempotency_in_flight"

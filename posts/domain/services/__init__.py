@@ -14,6 +14,13 @@ from .entries import (
     entry_submit,
     publish_due_entries,
 )
+from .idempotency import (
+    idempotency_claim,
+    idempotency_record,
+    idempotency_release,
+    token_scope,
+    user_scope,
+)
 from .outbox import UNSET, hand_off
 from .partners import (
     generate_secret,
@@ -28,6 +35,11 @@ from .subscriptions import push_subscribe, push_unsubscribe
 
 __all__ = [
     "UNSET",
+    "idempotency_claim",
+    "idempotency_record",
+    "idempotency_release",
+    "token_scope",
+    "user_scope",
     "author_ensure",
     "blog_close",
     "blog_create",
