@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import requests
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
 from posts.domain.models import Entry, Event, PushSubscription, WebhookDelivery
@@ -88,17 +89,24 @@ def publish_live(event: Event) -> None:
     committed whenever a higher one is: seqs are taken under the blog's
     row lock), and nothing already handed over. Nchan readers get frames
     in the order published; the app's stream reorders but need not. When
-    the last handed seq is unknown (Redis lost it), this event alone is
-    published: a lower seq still to come is then skipped on the channel
-    (app readers replay it from the log; the page's script from /updates).
+    the last handed seq is unknown (a blog's first publish, or Redis lost
+    it), it starts after the highest confirmed seq: nothing is skipped, and
+    after a loss of Redis a seq may go out twice (readers drop seqs they
+    already have).
     """
     blog = event.blog
     # The blog's id and creation time: a test database that hands an id out
     # again (SQLite rolls its sequence back) never inherits another's seq.
     with channel.in_order(f"{blog.pk}.{blog.created_at.timestamp():.6f}") as handed:
-        if handed.seq is not None and event.seq <= handed.seq:
+        if handed.seq is None:
+            handed.seq = (
+                Event.objects.filter(blog_id=blog.pk, seq__lt=event.seq, fanned_out_at__isnull=False)
+                .aggregate(last=Max("seq"))["last"]
+                or 0
+            )
+        if event.seq <= handed.seq:
             return
-        if handed.seq is not None and handed.seq < event.seq - 1:
+        if handed.seq < event.seq - 1:
             missed = Event.objects.filter(
                 blog_id=event.blog_id, seq__gt=handed.seq, seq__lt=event.seq
             ).order_by("seq")
