@@ -80,6 +80,9 @@ class Options:
     access_log: bool = True
     beat: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A redis-server of the profile's own on this port (the fault drill
+    # restarts it); REDIS_URL then points at it.
+    own_redis_port: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -164,7 +167,7 @@ def child_env(opts: Options) -> dict[str, str]:
             # forking a PostgreSQL backend (publish p50 35 -> 25 ms in the
             # bench with 10,000 readers; bench/PROFILING.md).
             "DATABASE_POOL": os.environ.get("DATABASE_POOL", "1"),
-            "REDIS_URL": opts.redis_url,
+            "REDIS_URL": f"redis://127.0.0.1:{opts.own_redis_port}/0" if opts.own_redis_port else opts.redis_url,
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "LIVEBLOG_CHANNEL_BACKEND": "redis",
             "LIVEBLOG_NCHAN_PUBLISH_URL": f"http://127.0.0.1:{opts.pub_port}/pub",
@@ -287,6 +290,15 @@ class Supervisor:
     def define_programs(self) -> list[Program]:
         opts = self.opts
         programs = []
+        if opts.own_redis_port:
+            programs.append(Program(
+                "redis",
+                [
+                    "redis-server", "--bind", "127.0.0.1", "--port", str(opts.own_redis_port), "--save", "",
+                    "--appendonly", "no", "--dir", str(opts.run_dir),
+                ],
+                priority=50,
+            ))
         for i in range(opts.app_procs):
             sock = opts.run_dir / f"app-{i}.sock"
             programs.append(Program(
@@ -458,6 +470,8 @@ class BackgroundProfile:
             argv.append("--no-access-log")
         if not o.beat:
             argv.append("--no-beat")
+        if o.own_redis_port:
+            argv += ["--own-redis-port", str(o.own_redis_port)]
         for key, value in o.extra_env.items():
             argv += ["--env", f"{key}={value}"]
         o.run_dir.mkdir(parents=True, exist_ok=True)
@@ -509,6 +523,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--no-access-log", action="store_true")
     p.add_argument("--no-beat", action="store_true")
     p.add_argument("--env", action="append", default=[], help="KEY=VALUE for every process")
+    p.add_argument("--own-redis-port", type=int, default=None, help="run a redis-server of its own on this port")
     a = p.parse_args(argv)
     if a.host not in {"127.0.0.1", "localhost", "::1"}:
         p.error("this script runs the profile on loopback only; see deploy/README.md for more machines")
@@ -516,7 +531,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         run_dir=a.run_dir.resolve(), host=a.host, port=a.port, pub_port=a.pub_port, app_procs=a.app_procs,
         celery_concurrency=a.celery_concurrency, database_url=a.database_url, redis_url=a.redis_url,
         access_log=not a.no_access_log, beat=not a.no_beat,
-        extra_env=dict(item.split("=", 1) for item in a.env),
+        extra_env=dict(item.split("=", 1) for item in a.env), own_redis_port=a.own_redis_port,
     )
 
 
