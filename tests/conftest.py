@@ -186,8 +186,8 @@ def _free_port() -> int:
 def production_profile():
     """``make serve-prod`` on free loopback ports, once per session: its own
     database (``<DATABASE_URL's name>_e2e``, or ``DEPLOY_E2E_DATABASE_URL``),
-    REDIS_URL's Redis under its own key prefix, a 1 s heartbeat, partners on
-    loopback allowed. Carries ``base_url``, ``port``, ``token`` (an editor's)
+    its own redis-server (a test may kill it; no other suite's worker shares
+    its broker), a 1 s heartbeat, partners on loopback allowed. Carries ``base_url``, ``port``, ``token`` (an editor's)
     and ``publish_url``; everything it started is stopped at the end."""
     import shutil
     import subprocess
@@ -202,8 +202,8 @@ def production_profile():
     database_url = os.environ.get("DEPLOY_E2E_DATABASE_URL") or parts._replace(
         path=f"/{parts.path.lstrip('/') or 'liveblog'}_e2e"
     ).geturl()
-    redis_url = os.environ.get("DEPLOY_E2E_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/5"
-    port, pub_port = _free_port(), _free_port()
+    port, pub_port, redis_port = _free_port(), _free_port(), _free_port()
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
     # Under the work tree, not /tmp/pytest-of-*: nginx's workers (nobody,
     # when run as root) must reach their cache and temp directories. The
     # last run's directory is kept (logs for a failure) until the next.
@@ -217,6 +217,7 @@ def production_profile():
         celery_concurrency=2,
         database_url=database_url,
         redis_url=redis_url,
+        own_redis_port=redis_port,
         extra_env={
             "LIVEBLOG_SSE_HEARTBEAT_SECONDS": "1",
             "LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1",
