@@ -114,7 +114,12 @@ def _events_after(blog_id: int, seq: int) -> list[dict]:
     ]
 
 
+def _latest_seq(blog_id: int) -> int:
+    return Blog.objects.filter(pk=blog_id).values_list("last_seq", flat=True).first() or 0
+
+
 _blog_state_async = _closing_connection(_blog_state)
+_latest_seq_async = _closing_connection(_latest_seq)
 _events_after_async = _closing_connection(_events_after)
 
 
@@ -202,6 +207,10 @@ async def live_events(request, slug: str):
     if state is None:
         raise Http404("No such live blog.")
     blog_id, status, latest = state
+    if last_id is not None and last_id > latest:
+        # The reader is ahead of the cached seq (another process moved it on
+        # just now) or guesses: the database knows (one query, rare).
+        latest = await _latest_seq_async(blog_id)
     last_seq = latest if last_id is None or last_id > latest else last_id
     closed = status == Blog.Status.CLOSED
     if closed and last_seq >= latest:
@@ -209,7 +218,7 @@ async def live_events(request, slug: str):
     replay_only = False
     handoff = request.headers.get("X-Liveblog-Handoff")
     if handoff and last_id is not None and not closed:
-        target = await _hand_off(slug, last_id, latest)
+        target = await _hand_off(slug, last_id)
         if isinstance(target, str):
             # nginx keeps this Content-Type for what Nchan sends.
             response = HttpResponse(content_type="text/event-stream; charset=utf-8")
@@ -233,15 +242,14 @@ async def live_events(request, slug: str):
 _resume_after_async = sync_to_async(nchan.resume_after, thread_sensitive=False)
 
 
-async def _hand_off(slug: str, last_id: int, latest: int) -> str | int | None:
+async def _hand_off(slug: str, last_id: int) -> str | int | None:
     """Nchan's message id to resume ``last_id`` after (no database query),
     or why not: an int when Nchan stayed behind the reader, None when what
     was missed is older than Nchan keeps (see :func:`nchan.resume_after`)."""
     target = await _resume_after_async(slug, last_id)
-    if isinstance(target, int) and last_id > max(latest, target):
-        # A seq nothing has reached (a client's guess): resume from the newest.
-        last_id = max(latest, target)
-        target = await _resume_after_async(slug, last_id)
+    # Ahead of Nchan (and maybe of this process's cached seq): the fan-out
+    # has not published that far yet. A seq no event has (a client's guess)
+    # waits too, then gets the app's stream, which knows better.
     deadline = time.monotonic() + HANDOFF_WAIT
     while isinstance(target, int) and time.monotonic() < deadline:
         await asyncio.sleep(HANDOFF_POLL)
