@@ -5,6 +5,7 @@ reordering of their own) sees every seq once, in order."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -32,7 +33,8 @@ class ChannelWatcher:
     def __init__(self, slug: str) -> None:
         self.seqs: list[int] = []
         self.pubsub = redis.Redis.from_url(TEST_BROKER_URL).pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe(f"lb:live:{slug}")
+        # The worker's channel prefix: its cache's KEY_PREFIX (settings).
+        self.pubsub.subscribe(f"{os.environ.get('CACHE_KEY_PREFIX', 'lb')}:live:{slug}")
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
