@@ -13,6 +13,11 @@ background use, as a context manager.
 
 Decisions (see deploy/README.md for the reasoning):
 
+- Processes run under Debian's supervisord (config rendered from
+  ``deploy/supervisord.conf.template``): one that dies is restarted alone,
+  with supervisord's backoff while it fails to start; this module prepares
+  the run, starts supervisord, sends heartbeats and stops it all.
+
 - App: ``APP_PROCS`` separate uvicorn processes (default: the number of
   cores), each on a unix socket, behind an nginx ``least_conn`` upstream; a
   process per socket rather than ``--workers`` so each one is a PID here and
@@ -42,6 +47,7 @@ import json
 import os
 import resource
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -59,6 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
 LOGROTATE_TEMPLATE = Path(__file__).resolve().parent / "logrotate.conf.template"
 SECRET_NAMES = ("SECRET_KEY", "LIVEBLOG_VAPID_PRIVATE_KEY", "LIVEBLOG_VAPID_PUBLIC_KEY")
+SUPERVISORD_TEMPLATE = Path(__file__).resolve().parent / "supervisord.conf.template"
 NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
 BROTLI_STATIC_MODULE = "/usr/lib/nginx/modules/ngx_http_brotli_static_module.so"
 HEARTBEAT_CHANNEL = "heartbeat.all"  # posts.delivery.nchan.HEARTBEAT_CHANNEL
@@ -89,6 +96,9 @@ class Options:
     # Make a throwaway secret key and VAPID pair in the run directory when
     # the environment has none (the bench and tests; a trial on loopback).
     generate_secrets: bool = False
+    # A redis-server of the profile's own on this port (the fault drill
+    # restarts it); REDIS_URL then points at it.
+    own_redis_port: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -223,7 +233,7 @@ def child_env(opts: Options) -> dict[str, str]:
             # forking a PostgreSQL backend (publish p50 35 -> 25 ms in the
             # bench with 10,000 readers; bench/PROFILING.md).
             "DATABASE_POOL": os.environ.get("DATABASE_POOL", "1"),
-            "REDIS_URL": opts.redis_url,
+            "REDIS_URL": f"redis://127.0.0.1:{opts.own_redis_port}/0" if opts.own_redis_port else opts.redis_url,
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "LIVEBLOG_CHANNEL_BACKEND": "redis",
             "LIVEBLOG_NCHAN_PUBLISH_URL": f"http://127.0.0.1:{opts.pub_port}/pub",
@@ -257,12 +267,69 @@ def ensure_database(database_url: str) -> None:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
 
 
+@dataclass
+class Program:
+    """One process of the profile, as supervisord runs it."""
+
+    name: str
+    argv: list[str]
+    priority: int
+    stopsignal: str = "TERM"
+
+
+def render_supervisord_conf(opts: Options, programs: list[Program]) -> str:
+    """deploy/supervisord.conf.template plus one section per program."""
+    text = SUPERVISORD_TEMPLATE.read_text().replace("{{RUN_DIR}}", str(opts.run_dir))
+    if "{{" in text:
+        raise ValueError("unrendered placeholder in supervisord.conf.template")
+    for program in programs:
+        # supervisord's config is ConfigParser with %-interpolation.
+        command = shlex.join(program.argv).replace("%", "%%")
+        text += f"""
+[program:{program.name}]
+command={command}
+directory={ROOT}
+priority={program.priority}
+autostart=true
+autorestart=true
+startsecs=1
+startretries=10
+stopsignal={program.stopsignal}
+stopwaitsecs=10
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile={opts.run_dir}/logs/{program.name}.log
+stdout_logfile_maxbytes=50MB
+stdout_logfile_backups=2
+"""
+    return text
+
+
+def program_status(run_dir: Path) -> dict[str, tuple[str, int | None]]:
+    """``{program: (state, pid)}`` as supervisord reports it now (RUNNING,
+    STARTING, BACKOFF, EXITED, FATAL…); empty if it cannot be asked."""
+    out = subprocess.run(
+        ["supervisorctl", "-c", str(run_dir / "supervisord.conf"), "status"],
+        capture_output=True, text=True, timeout=15,
+    ).stdout
+    status: dict[str, tuple[str, int | None]] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].isupper():
+            pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else None
+            status[parts[0]] = (parts[1], pid)
+    return status
+
+
 class Supervisor:
-    """Starts the profile's processes and stops them, newest first."""
+    """Runs the profile's processes under supervisord (Debian's supervisor):
+    a process that dies is restarted alone; stopping stops them all."""
 
     def __init__(self, opts: Options):
         self.opts = opts
-        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.proc: subprocess.Popen | None = None
+        self.programs: list[Program] = []
         self.stopping = threading.Event()
         self.python = sys.executable
         self.bin = Path(self.python).parent
@@ -296,64 +363,88 @@ class Supervisor:
         subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
         return env
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = open(self.opts.run_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        self.procs.append((name, proc))
-        self._write_pids()
-        return proc
-
-    def start(self) -> None:
-        env = self.prepare()
+    def define_programs(self) -> list[Program]:
         opts = self.opts
-        nginx_conf = opts.run_dir / "nginx.conf"
-        subprocess.run(
-            ["nginx", "-t", "-q", "-p", str(opts.run_dir), "-c", str(nginx_conf)], check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        programs = []
+        if opts.own_redis_port:
+            programs.append(Program(
+                "redis",
+                [
+                    "redis-server", "--bind", "127.0.0.1", "--port", str(opts.own_redis_port), "--save", "",
+                    "--appendonly", "no", "--dir", str(opts.run_dir),
+                ],
+                priority=50,
+            ))
         for i in range(opts.app_procs):
             sock = opts.run_dir / f"app-{i}.sock"
-            with suppress(FileNotFoundError):
-                sock.unlink()
-            self.spawn(
+            programs.append(Program(
                 f"app-{i}",
                 [
                     str(self.bin / "uvicorn"), "liveblog.asgi:application", "--uds", str(sock),
                     "--no-access-log", "--lifespan", "off", "--log-level", "warning",
                     "--timeout-graceful-shutdown", "3", "--backlog", "4096",
+                    # Longer than nginx's upstream keepalive_timeout (60 s):
+                    # nginx, not the app, closes an idle connection.
+                    "--timeout-keep-alive", "75",
                 ],
-                env,
-            )
+                priority=100,
+            ))
         celery = str(self.bin / "celery")
-        self.spawn(
+        programs.append(Program(
             "celery-worker",
             [
                 celery, "-A", "liveblog", "worker", "-l", "warning", "-n", f"liveblog-{opts.port}@%h",
                 "--concurrency", str(opts.celery_concurrency), "--without-gossip", "--without-mingle",
             ],
-            env,
-        )
+            priority=200,
+        ))
         if opts.beat:
-            self.spawn(
+            programs.append(Program(
                 "celery-beat",
                 [
                     celery, "-A", "liveblog", "beat", "-l", "warning",
                     "-s", str(opts.run_dir / "celerybeat-schedule"), "--pidfile=",
                 ],
-                env,
-            )
-        self.spawn("nginx", ["nginx", "-p", str(opts.run_dir), "-c", str(nginx_conf)], env)
+                priority=300,
+            ))
+        # Started last, stopped first; QUIT is nginx's graceful stop.
+        programs.append(Program(
+            "nginx", ["nginx", "-p", str(opts.run_dir), "-c", str(opts.run_dir / "nginx.conf")],
+            priority=900, stopsignal="QUIT",
+        ))
+        return programs
+
+    def start(self) -> None:
+        env = self.prepare()
+        opts = self.opts
+        subprocess.run(
+            ["nginx", "-t", "-q", "-p", str(opts.run_dir), "-c", str(opts.run_dir / "nginx.conf")], check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        for i in range(opts.app_procs):
+            with suppress(FileNotFoundError):
+                (opts.run_dir / f"app-{i}.sock").unlink()
+        self.programs = self.define_programs()
+        conf = opts.run_dir / "supervisord.conf"
+        conf.write_text(render_supervisord_conf(opts, self.programs))
+        log = open(opts.run_dir / "logs" / "supervisord.out", "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(
+            ["supervisord", "-c", str(conf)], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
         self.wait_ready()
         threading.Thread(target=self._heartbeat, daemon=True).start()
+        pids = self._write_pids()
         (opts.run_dir / "ready.json").write_text(
             json.dumps(
                 {
                     "base_url": opts.base_url,
                     "publish_url": f"http://127.0.0.1:{opts.pub_port}/pub",
                     "metrics_url": f"http://127.0.0.1:{opts.metrics_port}/metrics",
-                    "pids": {name: p.pid for name, p in self.procs},
+                    "pids": pids,
                     "supervisor": os.getpid(),
+                    "supervisord": self.proc.pid,
                 }
             )
         )
@@ -376,11 +467,11 @@ class Supervisor:
         )
 
     def check_alive(self) -> None:
-        for name, proc in self.procs:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{name} exited with {proc.returncode}; see {self.opts.run_dir}/logs/{name}.log"
-                )
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"supervisord exited with {self.proc.returncode}; see {self.opts.run_dir}/logs")
+        for name, (state, _pid) in program_status(self.opts.run_dir).items():
+            if state == "FATAL":
+                raise RuntimeError(f"{name} could not start; see {self.opts.run_dir}/logs/{name}.log")
 
     # --- run and stop --------------------------------------------------------
 
@@ -395,37 +486,38 @@ class Supervisor:
                 urllib.request.urlopen(urllib.request.Request(url, data=b": heartbeat\n"), timeout=5).read()
 
     def wait(self) -> int:
-        """Block until a signal or until a process dies; 0 for a signal."""
+        """Block until a signal (0) or until supervisord itself dies (1);
+        a process that dies meanwhile is supervisord's to restart."""
         while not self.stopping.is_set():
-            for name, proc in self.procs:
-                if proc.poll() is not None:
-                    print(f"profile: {name} exited with {proc.returncode}; stopping", file=sys.stderr)
-                    return 1
-            self.stopping.wait(0.5)
+            if self.proc.poll() is not None:
+                print(f"profile: supervisord exited with {self.proc.returncode}; stopping", file=sys.stderr)
+                return 1
+            self.stopping.wait(2)
+            with suppress(Exception):
+                self._write_pids()
         return 0
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float = 30) -> None:
+        """supervisord stops every program (highest priority first: nginx,
+        then beat, the worker and the apps) and exits."""
         self.stopping.set()
-        for name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                # nginx: QUIT is the graceful stop; the others take TERM.
-                with suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGQUIT if name == "nginx" else signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for _name, proc in reversed(self.procs):
+        if self.proc is not None and self.proc.poll() is None:
+            with suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 with suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
         with suppress(FileNotFoundError):
             (self.opts.run_dir / "ready.json").unlink()
-        self._write_pids()
+        (self.opts.run_dir / "pids.json").write_text("{}")
 
-    def _write_pids(self) -> None:
-        alive = {name: p.pid for name, p in self.procs if p.poll() is None}
+    def _write_pids(self) -> dict[str, int]:
+        alive = {name: pid for name, (state, pid) in program_status(self.opts.run_dir).items() if pid}
         (self.opts.run_dir / "pids.json").write_text(json.dumps(alive))
+        return alive
 
 
 def _body(url: str) -> str:
@@ -476,6 +568,8 @@ class BackgroundProfile:
             argv.append("--no-beat")
         if o.generate_secrets:
             argv.append("--generate-secrets")
+        if o.own_redis_port:
+            argv += ["--own-redis-port", str(o.own_redis_port)]
         for key, value in o.extra_env.items():
             argv += ["--env", f"{key}={value}"]
         o.run_dir.mkdir(parents=True, exist_ok=True)
@@ -505,7 +599,12 @@ class BackgroundProfile:
         self.log.close()
 
     def pids(self) -> dict[str, int]:
+        """The processes' pids when the profile became ready."""
         return dict(self.info.get("pids", {}))
+
+    def status(self) -> dict[str, tuple[str, int | None]]:
+        """Each process's supervisord state and pid now."""
+        return program_status(self.opts.run_dir)
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -526,6 +625,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--env", action="append", default=[], help="KEY=VALUE for every process")
     p.add_argument("--generate-secrets", action="store_true",
                    help="throwaway SECRET_KEY and VAPID pair in the run dir when the environment has none")
+    p.add_argument("--own-redis-port", type=int, default=None, help="run a redis-server of its own on this port")
     a = p.parse_args(argv)
     if a.host not in {"127.0.0.1", "localhost", "::1"}:
         p.error("this script runs the profile on loopback only; see deploy/README.md for more machines")
@@ -534,7 +634,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         app_procs=a.app_procs, generate_secrets=a.generate_secrets,
         celery_concurrency=a.celery_concurrency, database_url=a.database_url, redis_url=a.redis_url,
         access_log=not a.no_access_log, beat=not a.no_beat,
-        extra_env=dict(item.split("=", 1) for item in a.env),
+        extra_env=dict(item.split("=", 1) for item in a.env), own_redis_port=a.own_redis_port,
     )
 
 

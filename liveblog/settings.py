@@ -71,6 +71,9 @@ MIDDLEWARE = [
     "posts.web.api.edges.ApiEdgesMiddleware",  # every /api/ answer JSON; HEAD on reads
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Idempotency-Key on the write API and the desk's forms (after auth: a
+    # desk key is kept per user).
+    "posts.web.api.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it answers a locked-out log-in
@@ -352,6 +355,8 @@ LIVEBLOG_RETAIN_WEBHOOK_ATTEMPTS_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_WE
 LIVEBLOG_RETAIN_DELIVERED_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_DELIVERED_DAYS", "7"))
 LIVEBLOG_RETAIN_GIVEN_UP_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_GIVEN_UP_DAYS", "30"))
 LIVEBLOG_RETAIN_PUSH_AFTER_CLOSE_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_PUSH_AFTER_CLOSE_DAYS", "7"))
+LIVEBLOG_RETAIN_IDEMPOTENCY_KEYS_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_IDEMPOTENCY_KEYS_DAYS", "2"))
+LIVEBLOG_RETAIN_LOGIN_RECORDS_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_LOGIN_RECORDS_DAYS", "30"))
 LIVEBLOG_RETENTION_SECONDS = float(os.environ.get("LIVEBLOG_RETENTION_SECONDS", "3600"))
 LIVEBLOG_RETENTION_BATCH = int(os.environ.get("LIVEBLOG_RETENTION_BATCH", "500"))
 LIVEBLOG_RETENTION_MAX_ROWS = int(os.environ.get("LIVEBLOG_RETENTION_MAX_ROWS", "100000"))

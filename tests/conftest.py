@@ -171,3 +171,123 @@ def page(browser):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+# --- The production profile (PostgreSQL pass only) ---------------------------
+
+def postgres_url() -> str | None:
+    """DATABASE_URL when it names PostgreSQL: the pass that also runs the
+    production profile (nginx, uvicorn processes, Celery, Redis)."""
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith(("postgres://", "postgresql://")) else None
+
+
+# Which servers the contract tests (tests/test_contract.py) run against: the
+# embedded one always, the production profile in the PostgreSQL pass. The
+# end-to-end module of the profile is not collected in the SQLite pass; the
+# summary says so, so the choice never reads as a pass.
+CONTRACT_SERVERS = ["embedded", "production"] if postgres_url() else ["embedded"]
+collect_ignore = [] if postgres_url() else ["test_deploy_e2e.py"]
+servers_run: set[str] = set()
+
+
+def pytest_terminal_summary(terminalreporter):
+    ran = ", ".join(sorted(servers_run)) or "none"
+    terminalreporter.write_line(f"contract tests ran against: {ran} (servers chosen: {', '.join(CONTRACT_SERVERS)})")
+    if not postgres_url():
+        terminalreporter.write_line(
+            "production profile: not started (DATABASE_URL is not PostgreSQL); "
+            "its contract and end-to-end tests run in the PostgreSQL pass"
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _fresh_database(database_url: str) -> None:
+    """Drop the profile's database so every run migrates from nothing (a
+    database left by another checkout may hold other migrations)."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(database_url)
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(parts.path.lstrip("/"))))
+
+
+@pytest.fixture(scope="session")
+def production_profile():
+    """``make serve-prod`` on free loopback ports, once per session: its own
+    database (``<DATABASE_URL's name>_e2e``, or ``DEPLOY_E2E_DATABASE_URL``),
+    its own redis-server (a test may kill it; no other suite's worker shares
+    its broker), a 1 s heartbeat, partners on loopback allowed. Carries ``base_url``, ``port``, ``token`` (an editor's)
+    and ``publish_url``; everything it started is stopped at the end."""
+    import shutil
+    import subprocess
+    import sys
+    from urllib.parse import urlsplit
+
+    from deploy.profile import ROOT, BackgroundProfile, Options
+
+    pg = postgres_url()
+    assert pg, "the production profile runs in the PostgreSQL pass"
+    parts = urlsplit(pg)
+    database_url = os.environ.get("DEPLOY_E2E_DATABASE_URL") or parts._replace(
+        path=f"/{parts.path.lstrip('/') or 'liveblog'}_e2e"
+    ).geturl()
+    port, pub_port, redis_port, metrics_port = _free_port(), _free_port(), _free_port(), _free_port()
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    _fresh_database(database_url)
+    # Under the work tree, not /tmp/pytest-of-*: nginx's workers (nobody,
+    # when run as root) must reach their cache and temp directories. The
+    # last run's directory is kept (logs for a failure) until the next.
+    for old in (ROOT / ".run").glob("e2e-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    opts = Options(
+        run_dir=ROOT / ".run" / f"e2e-{port}",
+        port=port,
+        pub_port=pub_port,
+        metrics_port=metrics_port,
+        app_procs=2,
+        celery_concurrency=2,
+        database_url=database_url,
+        redis_url=redis_url,
+        own_redis_port=redis_port,
+        extra_env={
+            "LIVEBLOG_SSE_HEARTBEAT_SECONDS": "1",
+            "LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1",
+            "CACHE_KEY_PREFIX": "e2e",
+        },
+    )
+    with BackgroundProfile(opts) as profile:
+        env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, CACHE_KEY_PREFIX="e2e")
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        profile.token = subprocess.run(
+            [sys.executable, "manage.py", "create_api_token", "e2e-editor", "--role", "editor"],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        ).stdout.strip().splitlines()[-1]
+        profile.port = port
+        profile.metrics_port = metrics_port
+        profile.run_dir = opts.run_dir
+        profile.base_url = opts.base_url
+        profile.publish_url = profile.info["publish_url"]
+        profile.env = env
+        yield profile
+    for name, pid in profile.pids().items():
+        assert not _alive(pid), f"{name} ({pid}) outlived the profile"
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -210,12 +210,16 @@ def worker_env(**extra: str) -> dict:
 
 
 @contextmanager
-def celery_worker(name: str, *, beat: bool = True, log_path: Path | None = None, **env: str):
+def celery_worker(
+    name: str, *, beat: bool = True, log_path: Path | None = None, concurrency: int = 1, **env: str
+):
     """``celery -A liveblog worker`` in a subprocess (solo pool, so SIGKILL
-    kills the very process doing the work); killed on exit."""
+    kills the very process doing the work; prefork with ``concurrency`` > 1,
+    tasks then run side by side); killed on exit."""
     log_path = log_path or Path(f"/tmp/fanout-worker-{name}-{os.getpid()}.log")
+    pool = ["-P", "solo", "-c", "1"] if concurrency == 1 else ["-P", "prefork", "-c", str(concurrency)]
     cmd = [
-        sys.executable, "-m", "celery", "-A", "liveblog", "worker", "-P", "solo", "-c", "1",
+        sys.executable, "-m", "celery", "-A", "liveblog", "worker", *pool,
         "-n", f"{name}-{os.getpid()}@%h", "--without-mingle", "--without-gossip", "-l", "INFO",
     ]
     if beat:

@@ -68,7 +68,8 @@ def test_each_rule_deletes_only_rows_past_their_keep_and_the_event_log_stays(blo
     assert report["push_subscriptions_closed_blogs"] == 1
     assert retention.expired_counts() == {
         "webhook_attempts": 0, "webhook_deliveries_delivered": 0, "webhook_deliveries_given_up": 0,
-        "push_subscriptions_closed_blogs": 0, "sessions_expired": 0,
+        "push_subscriptions_closed_blogs": 0, "idempotency_keys": 0, "login_log": 0, "login_failures": 0,
+        "sessions_expired": 0,
     }
 
 
@@ -110,3 +111,26 @@ def test_expired_sessions_are_cleared_as_clearsessions_does(db):
     Session.objects.filter(session_key=dead.session_key).update(expire_date=timezone.now() - DAY)
     retention.run()
     assert list(Session.objects.values_list("session_key", flat=True)) == [live.session_key]
+
+
+def test_idempotency_keys_and_login_records_go_after_their_keep(db):
+    from axes.models import AccessFailureLog, AccessLog
+
+    from posts.domain.models import IdempotencyKey
+    from posts.domain.services.idempotency import idempotency_claim, user_scope
+
+    old, _ = idempotency_claim(scope=user_scope(1), key="old", fingerprint="a")
+    fresh, _ = idempotency_claim(scope=user_scope(1), key="fresh", fingerprint="b")
+    IdempotencyKey.objects.filter(pk=old.pk).update(created_at=timezone.now() - 3 * DAY)
+    log_old = AccessLog.objects.create(username="ann", ip_address="192.0.2.1", user_agent="x")
+    log_new = AccessLog.objects.create(username="ann", ip_address="192.0.2.1", user_agent="x")
+    failure = AccessFailureLog.objects.create(username="ann", ip_address="192.0.2.1", user_agent="x")
+    AccessLog.objects.filter(pk=log_old.pk).update(attempt_time=timezone.now() - 31 * DAY)
+    AccessFailureLog.objects.filter(pk=failure.pk).update(attempt_time=timezone.now() - 31 * DAY)
+
+    deleted = retention.run()
+
+    assert deleted["idempotency_keys"] == 1 and deleted["login_log"] == 1 and deleted["login_failures"] == 1
+    assert list(IdempotencyKey.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert list(AccessLog.objects.values_list("pk", flat=True)) == [log_new.pk]
+    assert not AccessFailureLog.objects.exists()

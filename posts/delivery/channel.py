@@ -36,6 +36,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import orjson
@@ -162,11 +164,41 @@ hub = _Hub()
 # --- Backends ----------------------------------------------------------------
 
 
+@dataclass
+class Handed:
+    """The last seq of one blog handed to the live channel (None: not known,
+    e.g. Redis lost it), read and moved under that blog's channel lock."""
+
+    seq: int | None
+
+
+# A fan-out holds a blog's channel lock for a few publishes (milliseconds);
+# one that dies holding it frees it after this long.
+ORDER_LOCK_SECONDS = 30
+
+
 class MemoryBackend:
     name = "memory"
 
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._handed: dict[str, int] = {}
+        self._guard = threading.Lock()
+
     def publish(self, slug: str, message: dict) -> None:
         hub.deliver(slug, message)
+
+    @contextmanager
+    def in_order(self, key: str) -> Iterator[Handed]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            handed = Handed(self._handed.get(key))
+            try:
+                yield handed
+            finally:
+                if handed.seq is not None:
+                    self._handed[key] = handed.seq
 
     def reader_count(self, slug: str) -> int:
         return hub.count(slug)
@@ -199,6 +231,25 @@ class RedisBackend:
 
     def publish(self, slug: str, message: dict) -> None:
         self.client.publish(self.channel_name(slug), orjson.dumps(message))
+
+    @contextmanager
+    def in_order(self, key: str) -> Iterator[Handed]:
+        lock = self.client.lock(
+            f"{self.prefix}order-lock:{key}", timeout=ORDER_LOCK_SECONDS, blocking_timeout=ORDER_LOCK_SECONDS
+        )
+        if not lock.acquire():
+            raise TimeoutError(f"the live channel's order lock of blog {key} stayed taken")
+        try:
+            raw = self.client.get(f"{self.prefix}handed:{key}")
+            handed = Handed(int(raw) if raw is not None else None)
+            try:
+                yield handed
+            finally:
+                if handed.seq is not None:
+                    self.client.set(f"{self.prefix}handed:{key}", handed.seq, ex=7 * 86400)
+        finally:
+            with suppress_lock_errors():
+                lock.release()
 
     def reader_count(self, slug: str) -> int:
         now = time.time()
@@ -288,6 +339,19 @@ class RedisBackend:
         pipe.execute()
 
 
+@contextmanager
+def suppress_lock_errors() -> Iterator[None]:
+    """Releasing a lock that expired (the holder took longer than
+    ``ORDER_LOCK_SECONDS``) is not worth failing a task that already
+    published."""
+    import redis
+
+    try:
+        yield
+    except redis.exceptions.LockError:
+        log.warning("live channel: an order lock expired before its release")
+
+
 _backends: dict[tuple, MemoryBackend | RedisBackend] = {}
 _backends_lock = threading.Lock()
 
@@ -323,6 +387,13 @@ def publish(slug: str, message: dict) -> None:
     # --- Production profile: also to nginx's Nchan (posts/nchan.py; no-op
     # unless LIVEBLOG_NCHAN_PUBLISH_URL is set).
     nchan.publish(slug, message)
+
+
+def in_order(key: str):
+    """A context manager holding one blog's (``key``) channel lock and yielding its
+    :class:`Handed` seq: the fan-out publishes every seq after it, in
+    order, and moves it (see :func:`posts.delivery.fanout.publish_live`)."""
+    return backend().in_order(key)
 
 
 def reader_count(slug: str) -> int:

@@ -11,10 +11,10 @@ the id rather than Nchan's own message ids. Each frame also carries
 ``retry:``, because Nchan has nothing to say when a reader connects.
 
 A reader that resumes (``Last-Event-ID`` header or ``?last_event_id=``) is
-routed by nginx to the app's stream instead, which replays exactly what was
-missed from the event log and then follows the channel; Nchan keeps no
-message buffer (``nchan_message_buffer_length 0``), so there is one source of
-truth for replays. See ``deploy/README.md``.
+routed by nginx to the app, which hands it back to Nchan (``X-Accel-Redirect``
+to ``/_nchan/<slug>?mid=<message id>``) once nothing is missing but what Nchan
+still holds: each publish records Nchan's message id for its seq
+(:func:`resume_after`). See ``deploy/README.md``, "The resume hand-off".
 
 Enabled by ``LIVEBLOG_NCHAN_PUBLISH_URL`` (e.g. ``http://127.0.0.1:8081/pub``;
 the channel is appended as ``/<slug>``), which ``deploy/profile.py`` sets.
@@ -28,10 +28,13 @@ import http.client
 import json
 import logging
 import threading
+import time
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 
+from .cache import CACHE_ERRORS
 from .frames import format_message
 
 log = logging.getLogger(__name__)
@@ -52,30 +55,95 @@ def frame(message: dict) -> bytes:
     return f"retry: {settings.LIVEBLOG_SSE_RETRY_MS}\n".encode() + format_message(message)[:-1]
 
 
+# What Nchan keeps of a blog's channel (deploy/nginx.conf.template: 64
+# messages, 10 s); the hand-off serves from it only what is younger than
+# HANDOFF_WINDOW and fewer than HANDOFF_MESSAGES, well inside both limits.
+HANDOFF_WINDOW = 5.0
+HANDOFF_MESSAGES = 32
+# (seq, Nchan message id) pairs kept per blog, newest last.
+RECORD_LENGTH = HANDOFF_MESSAGES + 1
+RECORD_TTL = 7 * 86400
+
+
+def record_key(slug: str) -> str:
+    return f"nchan-ids:{slug}"
+
+
 def publish(slug: str, message: dict) -> None:
     """Send one event to every Nchan reader of ``slug``; no-op when disabled.
 
-    Raises :class:`OSError` if Nchan cannot be reached (after one retry on a
-    fresh connection), so the caller's task retries; readers drop seqs they
-    already have.
+    Called in the blog's seq order, under its channel lock
+    (:func:`posts.delivery.fanout.publish_live`); records the message id Nchan
+    gave this seq for the resume hand-off. Raises :class:`OSError` if Nchan
+    cannot be reached (after one retry on a fresh connection), so the
+    caller's task retries.
     """
-    if enabled():
-        post(slug, frame(message))
+    if not enabled():
+        return
+    message_id = post(slug, frame(message))
+    if message_id:
+        _record(slug, int(message["seq"]), message_id)
+
+
+def _record(slug: str, seq: int, message_id: str) -> None:
+    """Never fails the publish: without a record the hand-off replays from
+    the event log instead."""
+    try:
+        records = cache.get(record_key(slug)) or []
+        if records and seq <= records[-1][0]:
+            records = []  # a new blog under a used slug starts again at seq 1
+        records = [*records, (seq, message_id)][-RECORD_LENGTH:]
+        cache.set(record_key(slug), records, RECORD_TTL)
+    except CACHE_ERRORS:
+        log.warning("nchan: could not record message %s of %s#%s", message_id, slug, seq)
+
+
+def resume_after(slug: str, seq: int) -> str | int | None:
+    """Where Nchan can resume a reader that holds every event up to ``seq``.
+
+    A message id (``<time>:<tag>``): Nchan sends what it published after it,
+    then live. An int: Nchan has published only up to that seq so far (the
+    reader is ahead of it; ask again shortly). None: Nchan cannot fill the
+    gap (what is missing is older than its buffer, or nothing is recorded):
+    replay from the event log first.
+    """
+    try:
+        records = cache.get(record_key(slug)) or []
+    except CACHE_ERRORS:
+        return None
+    if not records:
+        return None
+    latest = records[-1][0]
+    if seq > latest:
+        return latest
+    now = time.time()
+    for index, (recorded, message_id) in enumerate(records):
+        if recorded != seq:
+            continue
+        if recorded == latest:
+            return message_id
+        # The oldest message Nchan must still hold: the one after ``seq``.
+        following = records[index + 1][1]
+        young = now - int(following.split(":", 1)[0]) < HANDOFF_WINDOW
+        return message_id if young and latest - seq < HANDOFF_MESSAGES else None
+    return None
 
 
 def heartbeat() -> None:
     post(HEARTBEAT_CHANNEL, b": heartbeat\n")
 
 
-def post(channel: str, body: bytes) -> int:
+def post(channel: str, body: bytes) -> str:
+    """Publish ``body`` to ``channel``; Nchan's id for the message."""
     base = urlsplit(settings.LIVEBLOG_NCHAN_PUBLISH_URL)
     path = f"{base.path.rstrip('/')}/{quote(channel, safe='')}"
+    headers = {"Content-Type": "text/event-stream", "Accept": "text/json"}
     for attempt in (1, 2):
         conn = _connection(base.hostname, base.port or 80)
         try:
-            conn.request("POST", path, body=body, headers={"Content-Type": "text/event-stream"})
+            conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
-            response.read()
+            reply = response.read()
         except (OSError, http.client.HTTPException):
             conn.close()
             _local.conn = None
@@ -84,7 +152,10 @@ def post(channel: str, body: bytes) -> int:
             continue
         if response.status >= 300:
             raise OSError(f"Nchan refused the publish to {channel}: HTTP {response.status}")
-        return response.status
+        try:
+            return str(json.loads(reply).get("last_message_id") or "")
+        except ValueError:
+            return ""
     raise AssertionError("unreachable")
 
 

@@ -31,10 +31,12 @@ class ErrorCode(StrEnum):
     BLOG_WENT_LIVE = "blog_went_live"
     ENTRY_DELETED = "entry_deleted"
     NOT_A_DRAFT = "not_a_draft"
+    IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight"
     # 422: a value is wrong
     INVALID = "invalid"
     INVALID_CURSOR = "invalid_cursor"
     NOT_TEAM_MEMBER = "not_team_member"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     # 5xx: ours, not the request's
     SERVER_ERROR = "server_error"
     UNAVAILABLE = "unavailable"
@@ -91,3 +93,15 @@ class NotTeamMember(Invalid):
     """A byline names someone who is not on the blog's team."""
 
     default_code = ErrorCode.NOT_TEAM_MEMBER
+
+
+class IdempotencyKeyReused(Invalid):
+    """The same Idempotency-Key came with another request."""
+
+    default_code = ErrorCode.IDEMPOTENCY_KEY_REUSED
+
+
+class IdempotencyKeyInFlight(Conflict):
+    """The first request with this Idempotency-Key has not answered yet."""
+
+    default_code = ErrorCode.IDEMPOTENCY_IN_FLIGHT

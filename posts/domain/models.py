@@ -415,3 +415,25 @@ class PushSubscription(models.Model):
 
     def __str__(self) -> str:
         return self.endpoint[:60]
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a write sent with an ``Idempotency-Key``, kept 24 h
+    per caller (``scope``: an API token or a desk user) so a retry gets it
+    again instead of writing twice (posts.domain.services.idempotency)."""
+
+    scope = models.CharField(max_length=80)
+    key = models.CharField(max_length=255)
+    # SHA-256 of the method, path and body the key was first used with.
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Null while the first request is in flight.
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    content = models.BinaryField(blank=True, default=b"")
+    headers = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_per_scope")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key[:20]} {self.status or 'in flight'}"

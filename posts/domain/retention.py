@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from .models import Blog, PushSubscription, WebhookAttempt, WebhookDelivery
+from .models import Blog, IdempotencyKey, PushSubscription, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,33 @@ def _push_of_closed_blogs(keep: timedelta) -> QuerySet:
     )
 
 
+def _idempotency_keys(keep: timedelta) -> QuerySet:
+    # A key answers retries for 24 h (services/idempotency.py); past the keep it is noise.
+    return IdempotencyKey.objects.filter(created_at__lt=timezone.now() - keep)
+
+
+def _login_records(keep: timedelta) -> QuerySet:
+    # django-axes' log of log-ins (the lock-outs themselves, AccessAttempt,
+    # expire by its cool-off and are reset by its commands).
+    from axes.models import AccessLog
+
+    return AccessLog.objects.filter(attempt_time__lt=timezone.now() - keep)
+
+
+def _login_failures(keep: timedelta) -> QuerySet:
+    from axes.models import AccessFailureLog
+
+    return AccessFailureLog.objects.filter(attempt_time__lt=timezone.now() - keep)
+
+
 RULES: list[Rule] = [
     Rule("webhook_attempts", "LIVEBLOG_RETAIN_WEBHOOK_ATTEMPTS_DAYS", _old_attempts),
     Rule("webhook_deliveries_delivered", "LIVEBLOG_RETAIN_DELIVERED_DAYS", _delivered),
     Rule("webhook_deliveries_given_up", "LIVEBLOG_RETAIN_GIVEN_UP_DAYS", _given_up),
     Rule("push_subscriptions_closed_blogs", "LIVEBLOG_RETAIN_PUSH_AFTER_CLOSE_DAYS", _push_of_closed_blogs),
+    Rule("idempotency_keys", "LIVEBLOG_RETAIN_IDEMPOTENCY_KEYS_DAYS", _idempotency_keys),
+    Rule("login_log", "LIVEBLOG_RETAIN_LOGIN_RECORDS_DAYS", _login_records),
+    Rule("login_failures", "LIVEBLOG_RETAIN_LOGIN_RECORDS_DAYS", _login_failures),
 ]
 
 

@@ -21,12 +21,18 @@ event's :attr:`~posts.models.Event.message`). The stream opens with
 A closed blog sends what the reader missed and ends the stream; once the
 reader has everything it answers ``204``, which tells EventSource to stop
 reconnecting. An unknown (or draft) blog is a 404.
+
+Behind the production profile's nginx (``X-Liveblog-Handoff``) a resuming
+reader is handed to Nchan instead (:func:`_hand_off`; deploy/README.md,
+"The resume hand-off").
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -35,12 +41,18 @@ from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpRespon
 from django.views.decorators.http import require_GET
 
 from posts.delivery import cache as cache_versions
-from posts.delivery import channel
+from posts.delivery import channel, nchan
 from posts.delivery.frames import format_message
 from posts.domain.models import Blog, Event
 from posts.web import caching
 
 REPLAY_BATCH = 500
+# A reader ahead of Nchan (it read a seq the fan-out has not yet published
+# there) waits this long for it, asking every HANDOFF_POLL seconds.
+HANDOFF_WAIT = 2.0
+HANDOFF_POLL = 0.05
+# After a replay that ends so the reader comes back to be handed to Nchan.
+HANDOFF_RETRY_MS = 100
 
 
 _frames: dict[int, tuple[dict, bytes]] = {}
@@ -102,7 +114,12 @@ def _events_after(blog_id: int, seq: int) -> list[dict]:
     ]
 
 
+def _latest_seq(blog_id: int) -> int:
+    return Blog.objects.filter(pk=blog_id).values_list("last_seq", flat=True).first() or 0
+
+
 _blog_state_async = _closing_connection(_blog_state)
+_latest_seq_async = _closing_connection(_latest_seq)
 _events_after_async = _closing_connection(_events_after)
 
 
@@ -119,8 +136,11 @@ def _parse_last_id(request) -> int | None:
 class _Stream:
     """One reader's position in the log and the bytes owed to it."""
 
-    def __init__(self, *, blog_id: int, slug: str, last_seq: int, closed: bool, counted: bool = True) -> None:
+    def __init__(
+        self, *, blog_id: int, slug: str, last_seq: int, closed: bool, counted: bool = True, replay_only: bool = False
+    ) -> None:
         self.blog_id = blog_id
+        self.replay_only = replay_only
         self.counted = counted
         self.slug = slug
         self.last_seq = last_seq
@@ -142,6 +162,13 @@ class _Stream:
         return _frame(message)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self.replay_only:
+            # What was missed, then the end: the reader reconnects at once
+            # with the last seq and is handed to Nchan.
+            yield f"retry: {HANDOFF_RETRY_MS}\n: replay {self.slug}\n\n".encode()
+            async for chunk in self.catch_up():
+                yield chunk
+            return
         reader = channel.subscribe(self.slug, counted=self.counted)
         try:
             yield f"retry: {settings.LIVEBLOG_SSE_RETRY_MS}\n: live {self.slug}\n\n".encode()
@@ -180,14 +207,51 @@ async def live_events(request, slug: str):
     if state is None:
         raise Http404("No such live blog.")
     blog_id, status, latest = state
+    if last_id is not None and last_id > latest:
+        # The reader is ahead of the cached seq (another process moved it on
+        # just now) or guesses: the database knows (one query, rare).
+        latest = await _latest_seq_async(blog_id)
     last_seq = latest if last_id is None or last_id > latest else last_id
     closed = status == Blog.Status.CLOSED
     if closed and last_seq >= latest:
         return HttpResponse(status=204)
+    replay_only = False
+    handoff = request.headers.get("X-Liveblog-Handoff")
+    if handoff and last_id is not None and not closed:
+        target = await _hand_off(slug, last_id)
+        if isinstance(target, str):
+            # nginx keeps this Content-Type for what Nchan sends.
+            response = HttpResponse(content_type="text/event-stream; charset=utf-8")
+            response["X-Accel-Redirect"] = f"{handoff}{slug}?mid={quote(target, safe='')}"
+            return response
+        # Nchan cannot fill the gap: replay it here, then the reader comes
+        # back. With nothing missed (Nchan stuck or nothing recorded), the
+        # app streams as without nginx.
+        replay_only = target is None and last_seq < latest
     # The desk listens with ?desk=1 so editors' reader counts are readers only.
     counted = request.GET.get("desk") != "1"
-    stream = _Stream(blog_id=blog_id, slug=slug, last_seq=last_seq, closed=closed, counted=counted)
+    stream = _Stream(
+        blog_id=blog_id, slug=slug, last_seq=last_seq, closed=closed, counted=counted, replay_only=replay_only
+    )
     response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache, no-transform"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+_resume_after_async = sync_to_async(nchan.resume_after, thread_sensitive=False)
+
+
+async def _hand_off(slug: str, last_id: int) -> str | int | None:
+    """Nchan's message id to resume ``last_id`` after (no database query),
+    or why not: an int when Nchan stayed behind the reader, None when what
+    was missed is older than Nchan keeps (see :func:`nchan.resume_after`)."""
+    target = await _resume_after_async(slug, last_id)
+    # Ahead of Nchan (and maybe of this process's cached seq): the fan-out
+    # has not published that far yet. A seq no event has (a client's guess)
+    # waits too, then gets the app's stream, which knows better.
+    deadline = time.monotonic() + HANDOFF_WAIT
+    while isinstance(target, int) and time.monotonic() < deadline:
+        await asyncio.sleep(HANDOFF_POLL)
+        target = await _resume_after_async(slug, last_id)
+    return target

@@ -69,6 +69,17 @@
     return body;
   }
 
+  // A form's Idempotency-Key stands for one attempt: kept when the server
+  // could not be reached (a retry may replay the first answer), renewed once
+  // it answered, so the next submit of the same form is a new write.
+  function renewIdempotencyKey(form, result) {
+    var field = form && form.querySelector("[data-idempotency-key]");
+    if (!field || !result || result.status === 0) return;
+    var bytes = new Uint8Array(18);
+    window.crypto.getRandomValues(bytes);
+    field.value = Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
   // --- Field errors ----------------------------------------------------------
 
   function clearErrors(form) {
@@ -336,6 +347,7 @@
     setBusy(form, true);
     var result = await postForm(form.getAttribute("action"), data);
     setBusy(form, false);
+    renewIdempotencyKey(form, result);
     if (!result.ok) {
       showErrors(form, result);
       announce(result.errors && Object.keys(result.errors).length ? "" : result.message);
@@ -431,6 +443,7 @@
     setBusy(form, true);
     var result = await postForm(form.getAttribute("action"), new FormData(form));
     setBusy(form, false);
+    renewIdempotencyKey(form, result);
     if (result.ok) {
       article.classList.remove("editing");
       var card = upsert(result.entry_html);

@@ -15,6 +15,13 @@ from .entries import (
     entry_submit,
     publish_due_entries,
 )
+from .idempotency import (
+    idempotency_claim,
+    idempotency_record,
+    idempotency_release,
+    token_scope,
+    user_scope,
+)
 from .outbox import UNSET, hand_off
 from .partners import (
     generate_secret,
@@ -37,6 +44,11 @@ from .subscriptions import push_subscribe, push_unsubscribe
 
 __all__ = [
     "UNSET",
+    "idempotency_claim",
+    "idempotency_record",
+    "idempotency_release",
+    "token_scope",
+    "user_scope",
     "author_ensure",
     "author_on_login",
     "blog_close",

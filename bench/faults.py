@@ -1,0 +1,257 @@
+"""The fault drill (``make bench``; small in ``make bench-ci``): readers on
+Nchan and a desk publishing four entries a second while single processes
+are killed as production kills them: ``kill -9`` of an app process, the
+Celery worker, beat and one nginx worker, and of the profile's own Redis.
+supervisord restarts each alone. Then every reader is cut at once and
+resumes. Reported: events lost, duplicated and out of order per reader,
+non-200 answers to readers, writes answered 5xx (retried with their
+Idempotency-Key), time to recover per fault, publish p99 10 s after the
+cut, readers back on Nchan, and memory per process kind before and after.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from deploy.profile import ROOT, BackgroundProfile
+
+WRITE_INTERVAL = 0.25
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def memory_by_kind(profile: BackgroundProfile) -> dict[str, float]:
+    """PSS in MiB per process kind (a process and its children)."""
+    kinds: dict[str, float] = {}
+    for name, (_state, pid) in profile.status().items():
+        if not pid:
+            continue
+        kind = "app (each)" if name.startswith("app-") else name
+        total = sum(_pss_kb(p) for p in [pid, *_children(pid)]) / 1024
+        if kind == "app (each)":
+            kinds[kind] = max(kinds.get(kind, 0.0), total)
+        else:
+            kinds[kind] = total
+    return {k: round(v, 1) for k, v in kinds.items()}
+
+
+class Desk:
+    """Publishes an entry every WRITE_INTERVAL through nginx; a write that
+    gets a 5xx or no answer is retried with the same Idempotency-Key."""
+
+    def __init__(self, base: str, token: str, slug: str) -> None:
+        self.host, port = base.split("://", 1)[1].split(":")
+        self.port = int(port)
+        self.token, self.slug = token, slug
+        self.stop = threading.Event()
+        self.latencies: list[tuple[float, float]] = []  # (started, ms) of answered writes
+        self.server_errors = 0
+        self.retries = 0
+        self.published = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _post(self, body: str, key: str) -> int:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=15)
+        try:
+            conn.request(
+                "POST", f"/api/blogs/{self.slug}/entries", body=json.dumps({"body": body}),
+                headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
+                         "Idempotency-Key": key},
+            )
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status
+        except OSError:
+            return 0
+        finally:
+            conn.close()
+
+    def _run(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            key = uuid.uuid4().hex
+            while not self.stop.is_set():
+                started = time.time()
+                status = self._post(f"Drill entry {n}", key)
+                if status == 201:
+                    self.latencies.append((started, (time.time() - started) * 1000))
+                    self.published += 1
+                    break
+                if status >= 500 or status == 0:
+                    self.server_errors += status >= 500
+                    self.retries += 1
+                    time.sleep(0.5)
+                    continue
+                raise RuntimeError(f"a drill write answered {status}")
+            self.stop.wait(WRITE_INTERVAL)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+def _wait_restarted(profile: BackgroundProfile, name: str, old_pid: int, timeout: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        state, pid = profile.status().get(name, ("", None))
+        if state == "RUNNING" and pid and pid != old_pid:
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} was not restarted within {timeout:.0f} s")
+
+
+def _kill_nginx_worker(run_dir: Path) -> float:
+    master = int((run_dir / "nginx.pid").read_text().strip())
+    workers = sorted(_children(master))
+    os.kill(workers[0], signal.SIGKILL)
+    started = time.monotonic()
+    while time.monotonic() - started < 30:
+        now = set(_children(master))
+        if workers[0] not in now and len(now) >= len(workers):
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise RuntimeError("nginx did not replace its worker")
+
+
+def _expected_seqs(base: str, token: str, slug: str, since: int) -> list[int]:
+    host, port = base.split("://", 1)[1].split(":")
+    seqs: list[int] = []
+    while True:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request("GET", f"/api/blogs/{slug}/updates?since={since}", headers={"Authorization": f"Bearer {token}"})
+        data = json.loads(conn.getresponse().read())
+        conn.close()
+        batch = [e["seq"] for e in data["events"]]
+        seqs += batch
+        if not batch or batch[-1] >= data["seq"]:
+            return seqs
+        since = batch[-1]
+
+
+def _latest_seq(base: str, token: str, slug: str) -> int:
+    host, port = base.split("://", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request("GET", f"/api/blogs/{slug}", headers={"Authorization": f"Bearer {token}"})
+    seq = json.loads(conn.getresponse().read())["seq"]
+    conn.close()
+    return seq
+
+
+def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: BackgroundProfile, python: str):
+    slug, token = seeded["live"]["slug"], seeded["token"]
+    readers = plan.fault_readers
+    print(f"\n[5] fault drill: {readers:,} readers, 4 publishes a second, kill -9 one process at a time", flush=True)
+    memory_before = memory_by_kind(profile)
+    start_seq = _latest_seq(base, token, slug)
+    out = run_dir / "fault-readers.json"
+    out.unlink(missing_ok=True)
+    client = subprocess.Popen(
+        ["nice", "-n", "10", python, "-m", "bench.fault_client", "--url", f"{base}/live/{slug}/events",
+         "--readers", str(readers), "--last-event-id", str(start_seq), "--out", str(out)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    desk = Desk(base, token, slug)
+    recoveries: dict[str, float] = {}
+    try:
+        ready = client.stdout.readline().split()
+        if not ready or ready[0] != "READY":
+            raise RuntimeError(f"fault readers did not start: {ready}")
+        desk.start()
+        time.sleep(plan.fault_gap)
+        for name in ("app-0", "celery-worker", "celery-beat", "nginx worker", "redis"):
+            if name == "nginx worker":
+                recoveries[name] = _kill_nginx_worker(run_dir)
+            else:
+                _state, pid = profile.status()[name]
+                os.kill(pid, signal.SIGKILL)
+                recoveries[name] = _wait_restarted(profile, name, pid)
+            print(f"  kill -9 {name}: running again after {recoveries[name]:.1f} s", flush=True)
+            time.sleep(plan.fault_gap)
+        # Every reader cut at once (a push tier's outage, a network blip):
+        # they resume with Last-Event-ID and must end on Nchan.
+        cut_at = time.time()
+        client.stdin.write("CUT\n")
+        client.stdin.flush()
+        time.sleep(max(15.0, plan.fault_gap))
+    finally:
+        desk.finish()
+        time.sleep(3)  # the last events reach every reader
+        try:
+            client.stdin.close()
+        except OSError:
+            pass
+        client.wait(timeout=120)
+    results = json.loads(out.read_text())
+    expected = _expected_seqs(base, token, slug, start_seq)
+    expected_set = set(expected)
+    lost = sum(len(expected_set - set(r["seqs"])) for r in results)
+    duplicated = sum(r["duplicates"] for r in results)
+    disorder = sum(r["out_of_order"] for r in results)
+    non_200 = sum(n for r in results for status, n in r["statuses"].items() if status != "200")
+    on_nchan = sum(r["engine"] == "nchan" for r in results)
+    after_cut = sorted(ms for started, ms in desk.latencies if cut_at + 10 <= started <= cut_at + 15)
+    p99_after = after_cut[min(len(after_cut) - 1, int(len(after_cut) * 0.99))] if after_cut else float("nan")
+    memory_after = memory_by_kind(profile)
+    report.details["faults"] = {
+        "readers": readers, "events": len(expected), "lost": lost, "duplicated": duplicated,
+        "out_of_order": disorder, "reader_non_200": non_200, "write_5xx": desk.server_errors,
+        "write_retries": desk.retries, "recovery_s": recoveries, "on_nchan": on_nchan,
+        "publish_p99_10s_after_cut_ms": p99_after, "memory_mib_before": memory_before,
+        "memory_mib_after": memory_after,
+    }
+    report.add(
+        f"drill: {readers:,} readers x {len(expected)} events: lost / dup / out of order",
+        f"{lost} / {duplicated} / {disorder}", "all 0", lost == duplicated == disorder == 0,
+    )
+    report.add("drill: non-200 answers to readers", str(non_200), "0", non_200 == 0)
+    report.add(
+        "drill: writes answered 5xx (retried, same Idempotency-Key)", str(desk.server_errors), "(reported)",
+        note=f"{desk.retries} retries, {desk.published} entries published once each",
+    )
+    for name, seconds in recoveries.items():
+        report.add(f"drill: kill -9 {name}: running again after", f"{seconds:.1f} s", "(reported)")
+    report.add(
+        "drill: all readers cut and resumed: publish p99 10-15 s later", f"{p99_after:.0f} ms", "< 100 ms",
+        p99_after < 100,
+    )
+    report.add("drill: readers on Nchan after resuming", f"{on_nchan:,} of {readers:,}", "all", on_nchan == readers)
+    report.add(
+        "drill: memory per process kind before -> after (MiB PSS)",
+        ", ".join(f"{k} {memory_before.get(k, 0)}->{v}" for k, v in sorted(memory_after.items())), "(reported)",
+    )
+    if lost or duplicated or disorder:
+        report.fail(f"fault drill: {lost} lost, {duplicated} duplicated, {disorder} out of order")
+    if non_200:
+        report.fail(f"fault drill: {non_200} non-200 answers to readers")
