@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .text import scrub
+
 
 class Role(models.TextChoices):
     EDITOR = "editor", "Editor"
@@ -38,7 +40,8 @@ class Author(models.Model):
 
     @property
     def name(self) -> str:
-        return (
+        # Scrubbed: a user's names may be edited in Django's own user admin.
+        return scrub(
             self.display_name
             or self.user.get_full_name()
             or self.user.get_username()

@@ -21,6 +21,7 @@ from posts.domain.models import (
     WebhookDelivery,
     WebhookPartner,
 )
+from posts.domain.text import clean_text
 
 
 class MembershipInline(admin.TabularInline):
@@ -182,8 +183,21 @@ class EntryAdmin(ServiceAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"{done} entr{'y' if done == 1 else 'ies'} done.")
 
 
+class AuthorForm(forms.ModelForm):
+    class Meta:
+        model = Author
+        fields = ["user", "display_name", "role"]
+
+    def clean_display_name(self):
+        try:
+            return clean_text(self.cleaned_data.get("display_name") or "", field="display_name").strip()
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.message) from exc
+
+
 @admin.register(Author)
 class AuthorAdmin(admin.ModelAdmin):
+    form = AuthorForm
     list_display = ["name", "user", "role"]
     list_filter = ["role"]
     search_fields = ["display_name", "user__username", "user__first_name", "user__last_name"]

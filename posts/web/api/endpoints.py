@@ -14,6 +14,7 @@ a body that is not JSON is 400, one over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is
 
 from __future__ import annotations
 
+import json
 import logging
 
 import orjson
@@ -21,12 +22,14 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
 
 from posts.domain import selectors, services
 from posts.domain.errors import Invalid, NotFound, ServiceError
 from posts.domain.models import Blog, Entry
 from posts.domain.serializers import blog_dict, entry_dict
+from posts.domain.text import find_unstorable
 from posts.web.api.schemas import (
     BlogCloseIn,
     BlogCreateIn,
@@ -67,7 +70,22 @@ class ORJSONRenderer(BaseRenderer):
         return orjson.dumps(data)
 
 
+class StorableJSONParser(Parser):
+    """JSON in, refusing at the edge any string no text field can hold: an
+    unpaired surrogate (valid JSON, ``"\\ud800"``, but not Unicode) or a
+    NUL gets a 422 naming the field, before anything tries to encode it."""
+
+    def parse_body(self, request):
+        data = json.loads(request.body)
+        found = find_unstorable(data)
+        if found is not None:
+            field, problem = found
+            raise Invalid(f"{field or 'The body'} contains {problem}; send valid Unicode text.", field=field or None)
+        return data
+
+
 api = NinjaAPI(
+    parser=StorableJSONParser(),
     title="Live blog API",
     version="1",
     description=(
@@ -127,6 +145,8 @@ def _auth_error(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, ServiceError):  # ninja wraps what the parser raised
+        return _service_error(request, exc.__cause__)
     message = str(exc)
     if exc.status_code == 400 and message.startswith("Cannot parse request body"):
         message = "The request body is not valid JSON."
