@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from posts.domain import services
 from posts.domain.errors import Invalid
-from posts.domain.models import Author, Blog, Entry, Event, WebhookPartner
+from posts.domain.models import Author, Blog, Entry, Erasure, Event, WebhookPartner
 from posts.domain.text import clean_text, scrub
 from tests.factories import make_blog, make_entry
 
@@ -39,6 +39,7 @@ WRITTEN = {
     ("Author", "display_name"),
     ("WebhookPartner", "name"),
     ("ApiToken", "name"),
+    ("Erasure", "reason"),
 }
 NOT_FREE_TEXT = {
     ("Blog", "slug"), ("Blog", "status"), ("Membership", "role"), ("Author", "role"),
@@ -48,6 +49,7 @@ NOT_FREE_TEXT = {
     ("WebhookDelivery", "msg_id"), ("WebhookDelivery", "status"), ("WebhookDelivery", "last_error"),
     ("WebhookAttempt", "error"), ("PushSubscription", "endpoint"), ("PushSubscription", "p256dh"),
     ("PushSubscription", "auth"),
+    ("Erasure", "blog_slug"), ("Erasure", "erased_by_name"),  # copied from the blog and the user
     # Made from the fields above at save (rendered HTML, plain text).
     ("Blog", "standfirst_html"), ("Entry", "body_html"), ("Entry", "body_text"),
 }
@@ -161,16 +163,17 @@ def _read_everything(client: Client, blog: Blog, entry_ids: list[int]) -> None:
     response = client.get(f"/live/{slug}/events?last_event_id=0")
     assert response.status_code == 200
     frames = b"".join(response).decode()  # the async stream, consumed synchronously
-    data = [json.loads(line[6:]) for line in frames.splitlines() if line.startswith("data: ")]
+    # SSE lines end at CR or LF only (U+2028 and friends stay inside the JSON).
+    data = [json.loads(line[6:]) for line in frames.split("\n") if line.startswith("data: ")]
     assert [m["seq"] for m in data] == list(range(1, blog.last_seq + 1))
 
 
 @given(
     title=HOSTILE, standfirst=HOSTILE, headline=HOSTILE, body=HOSTILE, edit=HOSTILE,
-    note=HOSTILE, partner=HOSTILE, display=HOSTILE,
+    note=HOSTILE, partner=HOSTILE, display=HOSTILE, reason=HOSTILE,
 )
 def test_any_unicode_in_every_text_field_never_breaks_a_surface(
-    transactional_db, editor, settings, title, standfirst, headline, body, edit, note, partner, display
+    transactional_db, editor, settings, title, standfirst, headline, body, edit, note, partner, display, reason
 ):
     settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE = False
     _, key = services.token_create(user=editor)
@@ -194,7 +197,9 @@ def test_any_unicode_in_every_text_field_never_breaks_a_surface(
         Author.objects.filter(user=editor).update(display_name=clean_text(display, field="display_name").strip())
     except Invalid as refused:
         assert refused.field == "display_name"
-    write("post", "/api/webhooks", {"url": "https://93.184.216.34/hook", "name": partner})
+    made = write("post", "/api/webhooks", {"url": "https://93.184.216.34/hook", "name": partner})
+    if made.status_code == 201:  # paused: this test sends nothing out
+        WebhookPartner.objects.filter(pk=made.json()["id"]).update(active=False)
     first = write("post", f"/api/blogs/{blog.slug}/entries", {"body": body or "b", "headline": headline, "key_event": True})
     ids = [first.json()["id"]] if first.status_code == 201 else [make_entry(blog=blog, user=editor).pk]
     entry = Entry.objects.get(pk=ids[0])
@@ -202,12 +207,14 @@ def test_any_unicode_in_every_text_field_never_breaks_a_surface(
     closed = write("post", f"/api/blogs/{blog.slug}/close", {"body": note or "n", "headline": note})
     if closed.status_code != 200:
         services.blog_close(blog=blog, user=editor, body="Closing.")
+    write("post", f"/api/blogs/{blog.slug}/entries/{ids[0]}/erase", {"reason": reason})
     blog.refresh_from_db()
     ids += list(blog.entries.exclude(pk__in=ids).values_list("pk", flat=True))
 
     # What was stored is clean: nothing a feed, a page or PostgreSQL cannot hold.
     for text in [blog.title, blog.standfirst, *Entry.objects.filter(blog=blog).values_list("headline", "body").iterator(),
-                 *WebhookPartner.objects.values_list("name", flat=True), *Author.objects.values_list("display_name", flat=True)]:
+                 *WebhookPartner.objects.values_list("name", flat=True), *Author.objects.values_list("display_name", flat=True),
+                 *Erasure.objects.values_list("reason", flat=True)]:
         for value in (text if isinstance(text, tuple) else (text,)):
             assert scrub(value) == value
     for event in Event.objects.filter(blog=blog):

@@ -64,6 +64,8 @@ def fan_out(event_id: int) -> FanOut | None:
     cache.invalidate_blog(slug=slug, seq=event.seq)
     if event.type in (Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED):
         cache.forget_blog_state(slug)
+    if event.type == Event.Type.ENTRY_DELETED:  # a takedown: no stored copy may outlive it
+        cache.purge_blog_responses(slug)
     work = FanOut(event_id=event.pk, slug=slug)
     delivery_ids = records.webhook_deliveries_create(event=event)
     work.delivery_batches = list(chunked(delivery_ids, settings.LIVEBLOG_WEBHOOK_BATCH_SIZE))

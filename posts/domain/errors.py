@@ -31,6 +31,12 @@ class Conflict(ServiceError):
     status_code = 409
 
 
+class Gone(ServiceError):
+    """Something readers could see was taken down (a deleted entry)."""
+
+    status_code = 410
+
+
 class TooLarge(ServiceError):
     status_code = 413
 

@@ -356,3 +356,26 @@ class PushSubscription(models.Model):
 
     def __str__(self) -> str:
         return self.endpoint[:60]
+
+
+class Erasure(models.Model):
+    """The audit record of a legal erase: which entry, who, when and why.
+
+    The entry's text is gone everywhere; this row keeps no text of it. It
+    outlives the blog and the user (names are copied)."""
+
+    blog = models.ForeignKey(Blog, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    blog_slug = models.CharField(max_length=80)
+    entry_id = models.PositiveBigIntegerField()
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    erased_by_name = models.CharField(max_length=150)
+    erased_at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-erased_at"]
+
+    def __str__(self) -> str:
+        return f"entry {self.entry_id} on {self.blog_slug}, erased {self.erased_at:%Y-%m-%d %H:%M} by {self.erased_by_name}"

@@ -14,6 +14,7 @@ from posts.domain.models import (
     Blog,
     Entry,
     EntryRevision,
+    Erasure,
     Event,
     Membership,
     PushSubscription,
@@ -218,6 +219,42 @@ class ApiTokenAdmin(admin.ModelAdmin):
         token, key = services.token_create(user=obj.user, name=obj.name)
         obj.pk = token.pk
         self.message_user(request, f"Token created. Copy it now, it is not shown again: {key}")
+
+
+class ErasureForm(ServiceForm):
+    class Meta:
+        model = Erasure
+        fields = ["entry_id", "reason"]
+        labels = {"entry_id": "Entry id"}
+        help_texts = {
+            "entry_id": "The entry to erase (deleted or not): its text leaves revisions, events, "
+                        "webhook records and caches for good.",
+            "reason": "Why (the court order or complaint). Kept in the audit record with your name.",
+        }
+
+    def perform(self, data):
+        entry = Entry.objects.select_related("blog").filter(pk=data["entry_id"]).first()
+        if entry is None:
+            raise ServiceError(f"There is no entry {data['entry_id']}.", field="entry_id")
+        return services.entry_erase(entry=entry, user=self.request.user, reason=data["reason"])
+
+
+@admin.register(Erasure)
+class ErasureAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """Legal erasures: add one to erase an entry; the list is the audit log."""
+
+    form = ErasureForm
+    list_display = ["entry_id", "blog_slug", "erased_by_name", "erased_at", "reason"]
+    search_fields = ["blog_slug", "erased_by_name", "reason"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["entry_id", "blog_slug", "erased_by_name", "erased_at", "reason"] if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Event)

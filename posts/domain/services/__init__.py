@@ -5,7 +5,6 @@ from .blogs import blog_close, blog_create, blog_open, blog_update
 from .entries import (
     entry_approve,
     entry_create,
-    entry_delete,
     entry_edit,
     entry_pin,
     entry_publish,
@@ -25,6 +24,7 @@ from .partners import (
 )
 from .people import author_ensure, team_remove_member, team_set_member, token_create, token_revoke, token_user
 from .subscriptions import push_subscribe, push_unsubscribe
+from .takedown import entry_delete, entry_erase, tombstone
 
 __all__ = [
     "UNSET",
@@ -37,6 +37,7 @@ __all__ = [
     "entry_create",
     "entry_delete",
     "entry_edit",
+    "entry_erase",
     "entry_pin",
     "entry_publish",
     "entry_schedule",
@@ -52,6 +53,7 @@ __all__ = [
     "token_create",
     "token_revoke",
     "token_user",
+    "tombstone",
     "webhook_partner_create",
     "webhook_partner_delete",
     "webhook_partner_pause",

@@ -1,4 +1,4 @@
-"""Entries: write, edit, publish, schedule, approve, delete."""
+"""Entries: write, edit, publish, schedule, approve (deleting is in takedown.py)."""
 
 from __future__ import annotations
 
@@ -261,31 +261,6 @@ def entry_approve(*, entry: Entry, user) -> Entry:
     """An editor publishes a contributor's submitted draft."""
     require(permissions.can_edit_blog, user, entry.blog, "Only editors can approve drafts.")
     return entry_publish(entry=entry, user=user)
-
-
-def entry_delete(*, entry: Entry, user, version: int | None = None) -> Entry:
-    """Remove an entry from readers' view; its history stays for editors."""
-    with transaction.atomic():
-        lock_blog(entry.blog)
-        current = _locked_entry(entry)
-        if current.status == Entry.Status.DELETED:
-            return current
-        _require_entry_rights(user, current)
-        if version is not None and version != current.version:
-            raise Conflict(
-                f"Someone else saved this entry first (version {current.version}).",
-                current=entry_dict(current),
-            )
-        was_published = current.is_published
-        current.status = Entry.Status.DELETED
-        current.pinned = False
-        current.awaiting_approval = False
-        current.version += 1
-        current.save()
-        snapshot(current, user)
-        if was_published:
-            entry_event(current, Event.Type.ENTRY_DELETED)
-    return current
 
 
 def entry_pin(*, entry: Entry, user, pinned: bool = True) -> Entry:

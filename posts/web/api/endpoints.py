@@ -26,9 +26,9 @@ from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
 
 from posts.domain import selectors, services
-from posts.domain.errors import Invalid, NotFound, ServiceError
+from posts.domain.errors import Gone, Invalid, NotFound, ServiceError
 from posts.domain.models import Blog, Entry
-from posts.domain.serializers import blog_dict, entry_dict
+from posts.domain.serializers import blog_dict, entry_dict, erasure_dict
 from posts.domain.text import find_unstorable
 from posts.web.api.schemas import (
     BlogCloseIn,
@@ -40,6 +40,8 @@ from posts.web.api.schemas import (
     EntryCreateIn,
     EntryOut,
     EntryPatchIn,
+    ErasureIn,
+    ErasureOut,
     ErrorOut,
     UpdatesOut,
 )
@@ -96,7 +98,7 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 
-ERRORS = {400: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+ERRORS = {400: ErrorOut, 404: ErrorOut, 410: ErrorOut, 422: ErrorOut}
 WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
                 413: ErrorOut, 422: ErrorOut}
 
@@ -250,6 +252,8 @@ def get_entry(request, slug: str, entry_id: int):
         blog = _public_blog(slug)
         entry = selectors.published_entry(blog=blog, entry_id=entry_id)
         if entry is None:
+            if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
+                raise Gone(f"Entry {entry_id} on '{slug}' was taken down.")
             raise NotFound(f"No entry {entry_id} on '{slug}'.")
         return _json(entry_dict(entry), blog=blog)
 
@@ -353,6 +357,19 @@ def delete_entry(request, slug: str, entry_id: int, version: Query[int | None] =
     entry = selectors.get_entry(blog=_any_blog(slug), entry_id=entry_id)
     services.entry_delete(entry=entry, user=request.auth, version=version)
     return private(HttpResponse(status=204))
+
+
+@writes.post(
+    "/{slug}/entries/{entry_id}/erase", response={200: ErasureOut, **WRITE_ERRORS},
+    summary="Legal erase of an entry (editors)", **WRITE,
+)
+def erase_entry(request, slug: str, entry_id: int, payload: ErasureIn):
+    """Takes the entry down if it is not, then removes its text from
+    revisions, event payloads, webhook delivery records and caches. The
+    reply is the audit record (who, when, why)."""
+    entry = selectors.any_entry(blog=_any_blog(slug), entry_id=entry_id)
+    erasure = services.entry_erase(entry=entry, user=request.auth, reason=payload.reason)
+    return _written(erasure_dict(erasure))
 
 
 api.add_router("/blogs", blogs)

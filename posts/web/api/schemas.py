@@ -76,6 +76,14 @@ class UpdatesOut(Schema):
     has_more: bool
 
 
+class ErasureOut(Schema):
+    entry_id: int
+    blog: str
+    erased_by: str
+    erased_at: str
+    reason: str
+
+
 class ErrorOut(Schema):
     detail: str
     field: str | None = None
@@ -128,3 +136,7 @@ class EntryPatchIn(_Input):
     pinned: bool = False
     status: Literal["draft", "scheduled", "published"] = "published"
     publish_at: datetime | None = None
+
+
+class ErasureIn(_Input):
+    reason: str

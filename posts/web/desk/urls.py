@@ -26,4 +26,5 @@ urlpatterns = [
     path("blogs/<slug:slug>/entries/<int:entry_id>/pin/", views.entry_pin, name="entry-pin"),
     path("blogs/<slug:slug>/entries/<int:entry_id>/delete/", views.entry_delete, name="entry-delete"),
     path("blogs/<slug:slug>/entries/<int:entry_id>/history/", views.entry_history, name="entry-history"),
+    path("blogs/<slug:slug>/entries/<int:entry_id>/erase/", views.entry_erase, name="entry-erase"),
 ]

@@ -492,17 +492,34 @@ def entry_delete(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse
 @desk_view
 @require_GET
 def entry_history(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse:
-    """Every saved version of an entry, newest first."""
+    """Every saved version of an entry, newest first. A deleted entry's
+    history is for reporters and editors only (a takedown may be legal)."""
     blog, _role = desk_blog(request, slug)
     entry = Entry.objects.select_related("blog").filter(blog=blog, pk=entry_id).first()
     if entry is None:
         raise Http404
+    if entry.status == Entry.Status.DELETED and not permissions.can_publish(request.user, blog):
+        raise NotFound("This entry was deleted.")
     revisions = list(
         EntryRevision.objects.filter(entry=entry).select_related("edited_by", "edited_by__author")
         .order_by("-version")
     )
     template = "desk/_history.html" if request.GET.get("partial") == "1" else "desk/entry_history.html"
-    return render(request, template, {"blog": blog, "entry": entry, "revisions": revisions})
+    can_erase = permissions.can_edit_blog(request.user, blog)
+    return render(request, template, {"blog": blog, "entry": entry, "revisions": revisions, "can_erase": can_erase})
+
+
+@desk_view
+@require_POST
+def entry_erase(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse:
+    """Legal erase (editors), from the entry's history page."""
+    blog, _role = desk_blog(request, slug)
+    entry = selectors.any_entry(blog=blog, entry_id=entry_id)
+    services.entry_erase(entry=entry, user=request.user, reason=request.POST.get("reason", ""))
+    if wants_json(request):
+        return JsonResponse({"ok": True, "message": "Erased.", "id": entry.pk})
+    messages.success(request, f"Entry {entry.pk} erased; the audit record is kept.")
+    return back_to_desk(blog)
 
 
 # --- Editors: close, open, team ---------------------------------------------
