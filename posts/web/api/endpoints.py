@@ -98,7 +98,7 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 
-ERRORS = {400: ErrorOut, 404: ErrorOut, 410: ErrorOut, 422: ErrorOut}
+ERRORS = {400: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
                 413: ErrorOut, 422: ErrorOut}
 
@@ -244,7 +244,10 @@ def list_entries(request, slug: str, limit: Query[int] = DEFAULT_LIMIT, before: 
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
 
 
-@blogs.get("/{slug}/entries/{entry_id}", response={200: EntryOut, **ERRORS}, summary="One published entry")
+@blogs.get(
+    "/{slug}/entries/{entry_id}", response={200: EntryOut, 410: ErrorOut, **ERRORS},
+    summary="One published entry (410 once taken down)",
+)
 def get_entry(request, slug: str, entry_id: int):
     read = _blog_read("api-entry", slug, variant=str(entry_id))
 
