@@ -63,6 +63,7 @@ MIDDLEWARE = [
     # metrics see the final status (docs/operations.md).
     "liveblog.logging.RequestIdMiddleware",
     "liveblog.metrics.MetricsMiddleware",
+    "posts.web.input_guard.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "liveblog.staticfiles.StaticFilesMiddleware",

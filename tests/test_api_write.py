@@ -184,7 +184,7 @@ def test_delete_removes_the_entry_from_readers(client, as_reporter, blog, report
     entry = make_entry(blog=blog, user=reporter)
     response = as_reporter.delete(f"/blogs/{blog.slug}/entries/{entry.pk}")
     assert response.status_code == 204
-    assert client.get(f"/api/blogs/{blog.slug}/entries/{entry.pk}").status_code == 404
+    assert client.get(f"/api/blogs/{blog.slug}/entries/{entry.pk}").status_code == 410
     assert as_reporter.delete(f"/blogs/{blog.slug}/entries/{entry.pk}").status_code == 404
 
 

@@ -68,4 +68,4 @@ def test_each_event_type_is_emitted_and_validates_on_every_surface(emitted, live
 def test_a_payload_with_an_undeclared_field_does_not_validate():
     """Drift is caught: a field nobody declared fails the schema."""
     with pytest.raises(ValueError):
-        EntryDeleted.model_validate({"seq": 3, "type": "entry.deleted", "entry": {"id": 1, "secret": "x"}})
+        EntryDeleted.model_validate({"seq": 3, "type": "entry.deleted", "entry": {"id": 1, "deleted": True, "body": "x"}})

@@ -127,8 +127,8 @@ def test_drafts_scheduled_and_deleted_entries_never_appear(client, blog, reporte
     services.entry_delete(entry=gone, user=reporter)
     html = _get(client, f"/live/{blog.slug}/")
     assert "secret" not in html
-    for entry in (draft, scheduled, gone):
-        _get(client, f"/live/{blog.slug}/entries/{entry.pk}/", status=404)
+    for entry, status in ((draft, 404), (scheduled, 404), (gone, 410)):
+        assert "secret" not in _get(client, f"/live/{blog.slug}/entries/{entry.pk}/", status=status)
 
 
 def test_draft_blogs_are_not_public(client, editor):

@@ -16,6 +16,7 @@ from .fanout_support import Recorder
 def hub(settings):
     server = Recorder(lambda rec: (204, 0))
     settings.LIVEBLOG_WEBSUB_HUB = f"{server.url}/hub"
+    settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE = True  # the hub is local
     yield server
     server.close()
 
@@ -46,6 +47,7 @@ def test_without_a_hub_nothing_is_pinged(blog, reporter, settings, django_captur
 def test_a_failing_hub_raises_so_the_task_retries(settings):
     server = Recorder(lambda rec: (503, 0))
     settings.LIVEBLOG_WEBSUB_HUB = server.url
+    settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE = True
     try:
         with pytest.raises(Exception, match="503"):
             websub.ping("any-blog")

@@ -177,6 +177,32 @@ def blogs_generation() -> str:
 
 
 
+def purge_blog_responses(slug: str) -> int:
+    """Delete every stored response of the blog (pages, permalinks, feeds,
+    API reads), not only make them unreachable by moving its seq: after a
+    takedown no cached copy of the text is left. Returns how many went.
+
+    On Redis only the blog's ``resp:`` keys go; the local-memory cache is
+    this process's own, so it is cleared whole (a takedown is rare)."""
+    backend = getattr(cache, "_cache", None)
+    client_factory = getattr(backend, "get_client", None)
+    if client_factory is None:
+        cache.clear()
+        return -1
+    part = key_part(slug)
+    client = client_factory(write=True)
+    prefix = cache.make_and_validate_key("resp:")
+    pattern = cache.make_and_validate_key(f"resp:*:*:{part}:*")
+    keys = [
+        key for key in client.scan_iter(match=pattern, count=1000)
+        # kind and slug are the 2nd and 3rd parts after the prefix: match the slug exactly
+        if key.decode().removeprefix(prefix).split(":")[2] == part
+    ]
+    if keys:
+        client.delete(*keys)
+    return len(keys)
+
+
 def blog_state_key(slug: str) -> str:
     return f"sse-blog:{key_part(slug)}"
 

@@ -9,14 +9,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import requests
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
 from posts.domain.models import Entry, Event, PushSubscription, WebhookDelivery
 
-from . import cache, channel, records
+from . import cache, channel, outbound, records
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +65,8 @@ def fan_out(event_id: int) -> FanOut | None:
     cache.invalidate_blog(slug=slug, seq=event.seq)
     if event.type in (Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED):
         cache.forget_blog_state(slug)
+    if event.type == Event.Type.ENTRY_DELETED:  # a takedown: no stored copy may outlive it
+        cache.purge_blog_responses(slug)
     work = FanOut(event_id=event.pk, slug=slug)
     delivery_ids = records.webhook_deliveries_create(event=event)
     work.delivery_batches = list(chunked(delivery_ids, settings.LIVEBLOG_WEBHOOK_BATCH_SIZE))
@@ -157,7 +158,10 @@ def purge_cdn(slug: str) -> None:
     ``LIVEBLOG_CDN_PURGE_URL`` with ``{key}`` gets one POST per key with the
     key in the path (Fastly style); without it, one POST carrying the keys
     in a ``Surrogate-Key`` header. Raises on failure so the task retries.
+    Through :mod:`.outbound`: a purge endpoint on a private address needs
+    ``LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE=1``.
     """
+    client = outbound.session()
     url = settings.LIVEBLOG_CDN_PURGE_URL
     keys = [cache.surrogate_key(slug), cache.BLOGS_SURROGATE_KEY]
     headers = {"User-Agent": "liveblog-cdn-purge"}
@@ -165,7 +169,7 @@ def purge_cdn(slug: str) -> None:
         headers["Authorization"] = f"Bearer {settings.LIVEBLOG_CDN_PURGE_TOKEN}"
     if "{key}" in url:
         for key in keys:
-            requests.post(url.replace("{key}", key), headers=headers, timeout=10).raise_for_status()
+            outbound.raise_for_status(client.post(url.replace("{key}", key), headers=headers, timeout=10))
     else:
         headers["Surrogate-Key"] = " ".join(keys)
-        requests.post(url, headers=headers, timeout=10).raise_for_status()
+        outbound.raise_for_status(client.post(url, headers=headers, timeout=10))

@@ -14,8 +14,9 @@ notification is a nudge, a missed one is better than a double one; the
 claim keeps the newest event id, so an older event whose fan-out runs late
 is not pushed after a newer one). A
 push service answering 404 or 410 means the browser unsubscribed: the
-subscription is deleted. Endpoints pass the same destination guard as
-webhook URLs at subscription time.
+subscription is deleted. Endpoints pass the same address rules as webhook
+URLs at subscription time, and every POST goes through :mod:`.outbound`
+(checked address, no redirect followed).
 """
 
 from __future__ import annotations
@@ -32,10 +33,9 @@ from django.conf import settings
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
-from posts.domain.destinations import check_url
 from posts.domain.models import Event, PushSubscription
 
-from . import records
+from . import outbound, records
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +106,12 @@ def notification_for(event: Event) -> dict:
     }
 
 
-def _send_one(subscription: PushSubscription, data: bytes, private_key: str) -> bool:
+def _send_one(subscription: PushSubscription, data: bytes, private_key: str, client) -> bool:
     """Send one notification (no database work: this runs on a pool
     thread); True if the push service says the browser is gone."""
     try:
         webpush(
+            requests_session=client,
             subscription_info={
                 "endpoint": subscription.endpoint,
                 "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
@@ -139,20 +140,14 @@ def send_batch(*, event_id: int, subscription_ids: list[int]) -> int:
     claimed = [
         pk for pk in subscription_ids if records.push_claim(subscription_id=pk, event_id=event_id)
     ]
-    subscriptions = []
-    for subscription in PushSubscription.objects.filter(pk__in=claimed):
-        try:
-            check_url(subscription.endpoint, field="endpoint")
-        except Exception:  # noqa: BLE001 - now resolves somewhere we must not call
-            log.warning("push endpoint %s refused by the destination guard", subscription.endpoint[:60])
-            continue
-        subscriptions.append(subscription)
-    if not subscriptions:
-        return 0
+    subscriptions = list(PushSubscription.objects.filter(pk__in=claimed))
+    if not subscriptions or (event.payload.get("entry") or {}).get("deleted"):
+        return 0  # a takedown since: nothing of the entry is pushed
     data = json.dumps(notification_for(event)).encode()
     private_key, _ = vapid_keys()
+    client = outbound.session()  # urllib3's pool is thread-safe
     with ThreadPoolExecutor(max_workers=min(PUSH_THREADS, len(subscriptions))) as pool:
-        gone = list(pool.map(lambda s: _send_one(s, data, private_key), subscriptions))
+        gone = list(pool.map(lambda s: _send_one(s, data, private_key, client), subscriptions))
     for subscription, is_gone in zip(subscriptions, gone, strict=True):
         if is_gone:
             records.push_subscription_expire(subscription_id=subscription.pk)

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from liveblog.metrics import FANOUT_SECONDS
 
-from . import fanout, push, webhooks, websub
+from . import cache, fanout, push, webhooks, websub
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,14 @@ def purge_cdn_task(self, slug: str) -> None:
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=6)
 def ping_hub_task(self, slug: str) -> None:
     _call_with_retry(self, lambda: websub.ping(slug), f"WebSub ping for {slug}")
+
+
+@shared_task(name="posts.delivery.tasks.purge_blog_task", acks_late=True, ignore_result=True)
+def purge_blog_task(slug: str) -> None:
+    """Drop every cached read of a blog here and at the CDN (legal erase)."""
+    cache.purge_blog_responses(slug)
+    if settings.LIVEBLOG_CDN_PURGE_URL:
+        purge_cdn_task.delay(slug)
 
 
 @shared_task(ignore_result=True)

@@ -20,63 +20,34 @@ Delivery of a batch (one Celery task):
    jitter up to a cap, pause partners failing for long enough — all in one
    transaction (:func:`posts.records.webhook_attempts_record`).
 
-SSRF guard: a partner URL must be http(s) and every address its host
-resolves to must be public (not private, loopback, link-local, reserved,
-multicast or unspecified), unless ``LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE``. It is
-checked at registration (:func:`check_url`) and again at delivery by the
-aiohttp resolver itself (:class:`GuardedResolver`), so the address checked
-is the address connected to: a DNS answer that changes in between (DNS
-rebinding) is refused.
+Outbound guard: every POST goes through :mod:`.outbound` (one resolution,
+address rules, the connection made to the checked address, no redirects).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
-from aiohttp.abc import AbstractResolver
 from django.conf import settings
 from standardwebhooks.webhooks import Webhook
 
 from liveblog.metrics import WEBHOOK_ATTEMPTS
-from posts.domain.destinations import ForbiddenDestination, allow_private, is_forbidden_address
 from posts.domain.models import Event, WebhookDelivery
 
-from . import records
+from . import outbound, records
+from .outbound import ForbiddenDestination
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "liveblog-webhooks/1"
 MAX_ERROR_CHARS = 500
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp resolver that refuses forbidden addresses at connect time."""
-
-    def __init__(self) -> None:
-        self._inner = aiohttp.ThreadedResolver()
-
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):
-        infos = await self._inner.resolve(host, port, family)
-        if not allow_private():
-            for info in infos:
-                if is_forbidden_address(info["host"]):
-                    raise ForbiddenDestination(
-                        f"refused: {host} resolves to {info['host']}, a private or reserved address"
-                    )
-        return infos
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 # --- Building and sending ----------------------------------------------------------
@@ -138,14 +109,7 @@ async def _post(session: aiohttp.ClientSession, gate: asyncio.Semaphore, out: Ou
     status_code, error = None, ""
     async with gate:
         try:
-            host = urlsplit(out.url).hostname or ""
-            try:
-                literal = ipaddress.ip_address(host)
-            except ValueError:
-                literal = None
-            if literal is not None and not allow_private() and is_forbidden_address(host):
-                raise ForbiddenDestination(f"refused: {host} is a private or reserved address")
-            async with session.post(out.url, data=out.body, headers=out.headers, allow_redirects=False) as resp:
+            async with outbound.apost(session, out.url, data=out.body, headers=out.headers) as resp:
                 status_code = resp.status
                 if not 200 <= resp.status < 300:
                     text = (await resp.content.read(200)).decode("utf-8", "replace")
@@ -165,9 +129,7 @@ async def _post(session: aiohttp.ClientSession, gate: asyncio.Semaphore, out: Ou
 
 async def post_all(outgoing: list[Outgoing]) -> list[Result]:
     gate = asyncio.Semaphore(max(1, settings.LIVEBLOG_WEBHOOK_CONCURRENCY))
-    timeout = aiohttp.ClientTimeout(total=settings.LIVEBLOG_WEBHOOK_TIMEOUT)
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(), limit=0, ttl_dns_cache=None, use_dns_cache=False)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with outbound.aiohttp_session(timeout=settings.LIVEBLOG_WEBHOOK_TIMEOUT) as session:
         return list(await asyncio.gather(*(_post(session, gate, out) for out in outgoing)))
 
 

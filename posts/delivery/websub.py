@@ -4,14 +4,15 @@
 The ping is the de-facto publisher notification hubs accept (Google's and
 Superfeedr's): ``POST hub`` with form fields ``hub.mode=publish`` and one
 ``hub.url`` per feed of the blog. It runs as its own retried task, so a
-slow hub never delays readers.
+slow hub never delays readers, through :mod:`.outbound` like every call out.
 """
 
 from __future__ import annotations
 
-import requests
 from django.conf import settings
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
+
+from . import outbound
 
 FEED_SUFFIXES = ("feed.rss", "feed.atom", "feed.json")
 
@@ -31,8 +32,8 @@ def ping(slug: str) -> None:
     if not hub:
         return
     data = [("hub.mode", "publish")] + [("hub.url", url) for url in feed_urls(slug)]
-    response = requests.post(hub, data=data, timeout=10, headers={"User-Agent": "liveblog-websub"})
-    response.raise_for_status()
+    response = outbound.session().post(hub, data=data, timeout=10, headers={"User-Agent": "liveblog-websub"})
+    outbound.raise_for_status(response)
 
 
 # --- Discovery: the feeds advertise the hub -------------------------------------------

@@ -79,6 +79,13 @@ class Conflict(ServiceError):
     default_code = ErrorCode.STALE_VERSION
 
 
+class Gone(ServiceError):
+    """Something readers could see was taken down (a deleted entry)."""
+
+    status_code = 410
+    default_code = ErrorCode.GONE
+
+
 class TooLarge(ServiceError):
     status_code = 413
     default_code = ErrorCode.TOO_LARGE

@@ -59,13 +59,6 @@ class EntryTombstone(Shape):
     deleted: Literal[True]
 
 
-class EntryRef(Shape):
-    """A deleted entry's event carries its id only (a takedown)."""
-
-    id: int
-    deleted: Literal[True] | None = None
-
-
 class KeyEventShape(Shape):
     id: int
     headline: str
@@ -107,8 +100,10 @@ class EntryUpdated(_Event):
 
 
 class EntryDeleted(_Event):
+    """Ids only: a takedown carries no text (docs/takedown.md)."""
+
     type: Literal["entry.deleted"]
-    entry: EntryRef | EntryShape
+    entry: EntryTombstone
 
 
 class BlogUpdated(_Event):

@@ -9,7 +9,6 @@ the part (``fact_check.verdict``).
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from urllib.parse import urlparse
 
@@ -18,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from .errors import Invalid
+from .text import clean_text
 
 MAX_CLAIM_CHARS = 1000
 MAX_CLAIMANT_CHARS = 200
@@ -29,8 +29,6 @@ NONE = {"claim": "", "claimant": "", "claim_url": "", "claim_date": None, "verdi
 
 # Control characters other than tab and newline are dropped; NUL and lone
 # surrogates are refused (they cannot be stored or sent as UTF-8).
-_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 def verdicts() -> tuple[str, ...]:
@@ -52,11 +50,7 @@ def _text(value, part: str, *, limit: int, required: bool, one_line: bool) -> st
     field = f"fact_check.{part}"
     if value is None:
         value = ""
-    if not isinstance(value, str):
-        raise Invalid(f"{field} must be text.", field=field)
-    if _UNSTORABLE.search(value):
-        raise Invalid(f"{field} contains a NUL or an unpaired surrogate character.", field=field)
-    value = _CONTROL.sub("", value)
+    value = clean_text(value, field=field)  # the one text rule (posts/domain/text.py)
     if one_line:
         value = " ".join(value.split())
     value = value.strip()

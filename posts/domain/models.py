@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .text import scrub
+
 
 def default_language() -> str:
     """A new blog's language: the site's ``LANGUAGE_CODE`` as a BCP 47 tag."""
@@ -47,7 +49,8 @@ class Author(models.Model):
 
     @property
     def name(self) -> str:
-        return (
+        # Scrubbed: a user's names may be edited in Django's own user admin.
+        return scrub(
             self.display_name
             or self.user.get_full_name()
             or self.user.get_username()
@@ -437,3 +440,26 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key[:20]} {self.status or 'in flight'}"
+
+
+class Erasure(models.Model):
+    """The audit record of a legal erase: which entry, who, when and why.
+
+    The entry's text is gone everywhere; this row keeps no text of it. It
+    outlives the blog and the user (names are copied)."""
+
+    blog = models.ForeignKey(Blog, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    blog_slug = models.CharField(max_length=80)
+    entry_id = models.PositiveBigIntegerField()
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    erased_by_name = models.CharField(max_length=150)
+    erased_at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-erased_at"]
+
+    def __str__(self) -> str:
+        return f"entry {self.entry_id} on {self.blog_slug}, erased {self.erased_at:%Y-%m-%d %H:%M} by {self.erased_by_name}"

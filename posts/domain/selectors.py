@@ -92,6 +92,20 @@ def published_entry(*, blog: Blog, entry_id: int) -> Entry | None:
     return published_entries(blog).filter(pk=entry_id).first()
 
 
+def entry_is_deleted(*, blog: Blog, entry_id: int) -> bool:
+    """True for an entry taken down (its permalink answers 410 Gone)."""
+    return blog.entries.filter(pk=entry_id, status=Entry.Status.DELETED).exists()
+
+
+def any_entry(*, blog: Blog, entry_id: int) -> Entry:
+    """The blog's entry whatever its status, deleted included (legal erase,
+    history), or NotFound."""
+    entry = Entry.objects.select_related("blog").filter(blog=blog, pk=entry_id).first()
+    if entry is None:
+        raise NotFound(f"No entry {entry_id} on this blog.")
+    return entry
+
+
 def pinned_entry(*, blog: Blog) -> Entry | None:
     return published_entries(blog).filter(pinned=True).first()
 
@@ -275,14 +289,6 @@ def desk_entry_or_404(*, blog: Blog, entry_id: int) -> Entry:
     entry = Entry.objects.select_related("blog").filter(blog=blog, pk=entry_id).first()
     if entry is None or entry.status == Entry.Status.DELETED:
         raise NotFound("This entry no longer exists (it may have been deleted by a colleague).")
-    return entry
-
-
-def any_entry(*, blog: Blog, entry_id: int) -> Entry:
-    """An entry of any status, deleted ones included (their history), or NotFound."""
-    entry = Entry.objects.select_related("blog").filter(blog=blog, pk=entry_id).first()
-    if entry is None:
-        raise NotFound("No such entry.")
     return entry
 
 

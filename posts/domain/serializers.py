@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.conf import settings
 
-from .models import Blog, Entry
+from .models import Blog, Entry, Erasure
 
 
 def absolute_url(path: str) -> str:
@@ -66,4 +66,15 @@ def blog_dict(blog: Blog, *, pinned: Entry | None = None, key_events: list[Entry
         "seq": blog.last_seq,
         "pinned": entry_dict(pinned) if pinned is not None else None,
         "key_events": [key_event_dict(e) for e in key_events],
+    }
+
+
+def erasure_dict(erasure: Erasure) -> dict:
+    """The audit record of a legal erase (no text of the entry)."""
+    return {
+        "entry_id": erasure.entry_id,
+        "blog": erasure.blog_slug,
+        "erased_by": erasure.erased_by_name,
+        "erased_at": iso(erasure.erased_at),
+        "reason": erasure.reason,
     }

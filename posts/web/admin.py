@@ -18,6 +18,7 @@ from posts.domain.models import (
     Blog,
     Entry,
     EntryRevision,
+    Erasure,
     Event,
     Membership,
     PushSubscription,
@@ -25,6 +26,7 @@ from posts.domain.models import (
     WebhookDelivery,
     WebhookPartner,
 )
+from posts.domain.text import clean_text
 
 
 class MembershipInline(admin.TabularInline):
@@ -187,8 +189,21 @@ class EntryAdmin(ServiceAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"{done} entr{'y' if done == 1 else 'ies'} done.")
 
 
+class AuthorForm(forms.ModelForm):
+    class Meta:
+        model = Author
+        fields = ["user", "display_name", "role"]
+
+    def clean_display_name(self):
+        try:
+            return clean_text(self.cleaned_data.get("display_name") or "", field="display_name").strip()
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.message) from exc
+
+
 @admin.register(Author)
 class AuthorAdmin(admin.ModelAdmin):
+    form = AuthorForm
     list_display = ["name", "user", "role"]
     list_filter = ["role"]
     search_fields = ["display_name", "user__username", "user__first_name", "user__last_name"]
@@ -225,6 +240,42 @@ def show_once(request, model_admin, obj, what: str, secret: str) -> TemplateResp
     response = TemplateResponse(request, "admin/posts/secret_once.html", context)
     response["Cache-Control"] = "no-store"
     return response
+
+
+class ErasureForm(ServiceForm):
+    class Meta:
+        model = Erasure
+        fields = ["entry_id", "reason"]
+        labels = {"entry_id": "Entry id"}
+        help_texts = {
+            "entry_id": "The entry to erase (deleted or not): its text leaves revisions, events, "
+                        "webhook records and caches for good.",
+            "reason": "Why (the court order or complaint). Kept in the audit record with your name.",
+        }
+
+    def perform(self, data):
+        entry = Entry.objects.select_related("blog").filter(pk=data["entry_id"]).first()
+        if entry is None:
+            raise ServiceError(f"There is no entry {data['entry_id']}.", field="entry_id")
+        return services.entry_erase(entry=entry, user=self.request.user, reason=data["reason"])
+
+
+@admin.register(Erasure)
+class ErasureAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """Legal erasures: add one to erase an entry; the list is the audit log."""
+
+    form = ErasureForm
+    list_display = ["entry_id", "blog_slug", "erased_by_name", "erased_at", "reason"]
+    search_fields = ["blog_slug", "erased_by_name", "reason"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["entry_id", "blog_slug", "erased_by_name", "erased_at", "reason"] if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Event)

@@ -137,6 +137,8 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
         blog = _public_blog_or_404(slug)
         entry = selectors.published_entry(blog=blog, entry_id=entry_id)
         if entry is None:
+            if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
+                return render(request, "posts/gone.html", {"slug": slug}, status=410)
             raise Http404("No such update on this live blog.")
         window = selectors.entry_window(blog=blog, entry=entry, size=PERMALINK_WINDOW)
         entries = [*window.newer, window.entry, *window.older]

@@ -428,7 +428,9 @@
     }
     seq = message.seq;
     main.setAttribute("data-seq", String(seq));
-    if (message.type === "entry.published" || message.type === "entry.updated") {
+    if (message.entry && message.entry.deleted) {
+      removeEntry(message.entry); // a tombstone: the entry was taken down since
+    } else if (message.type === "entry.published" || message.type === "entry.updated") {
       applyEntry(message.entry, message.type === "entry.published");
     } else if (message.type === "entry.deleted") {
       removeEntry(message.entry);

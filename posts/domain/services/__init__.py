@@ -5,7 +5,6 @@ from .blogs import blog_close, blog_create, blog_open, blog_update
 from .entries import (
     entry_approve,
     entry_create,
-    entry_delete,
     entry_edit,
     entry_pin,
     entry_publish,
@@ -41,6 +40,7 @@ from .people import (
     token_user,
 )
 from .subscriptions import push_subscribe, push_unsubscribe
+from .takedown import entry_delete, entry_erase, tombstone
 
 __all__ = [
     "UNSET",
@@ -59,6 +59,7 @@ __all__ = [
     "entry_create",
     "entry_delete",
     "entry_edit",
+    "entry_erase",
     "entry_pin",
     "entry_publish",
     "entry_return",
@@ -75,6 +76,7 @@ __all__ = [
     "token_create",
     "token_revoke",
     "token_user",
+    "tombstone",
     "webhook_partner_create",
     "webhook_partner_delete",
     "webhook_partner_pause",

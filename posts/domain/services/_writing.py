@@ -18,6 +18,7 @@ from posts.domain.models import (
     Membership,
 )
 from posts.domain.rendering import plain_text, render_markdown
+from posts.domain.text import clean_text
 
 from .outbox import entry_event
 
@@ -41,19 +42,20 @@ def cache_authors(entry: Entry, authors: list[Author]) -> None:
     entry._byline = list(authors)
 
 
-def clean_body(body: str) -> str:
-    if not isinstance(body, str) or not body.strip():
-        raise Invalid("The body cannot be empty.", field="body")
+def clean_body(body: str, *, field: str = "body") -> str:
+    body = clean_text(body, field=field)
+    if not body.strip():
+        raise Invalid(f"The {field} cannot be empty.", field=field)
     if len(body) > settings.LIVEBLOG_MAX_BODY_CHARS:
         raise TooLarge(
             f"The body is {len(body):,} characters; the limit is {settings.LIVEBLOG_MAX_BODY_CHARS:,}.",
-            field="body",
+            field=field,
         )
     return body.strip()
 
 
 def clean_headline(headline: str | None) -> str:
-    headline = (headline or "").strip()
+    headline = clean_text(headline or "", field="headline").strip()
     if len(headline) > settings.LIVEBLOG_MAX_HEADLINE_CHARS:
         raise Invalid(
             f"The headline is {len(headline)} characters; the limit is {settings.LIVEBLOG_MAX_HEADLINE_CHARS}.",

@@ -23,6 +23,7 @@ from posts.domain.models import (
     default_language,
 )
 from posts.domain.rendering import render_markdown
+from posts.domain.text import clean_text
 
 from ._writing import (
     authors_for,
@@ -70,7 +71,8 @@ def blog_create(
 ) -> Blog:
     """``language`` (a BCP 47 tag) defaults to the site's ``LANGUAGE_CODE``."""
     require(permissions.can_edit_blog, user, None, "Only editors can create blogs.")
-    title = (title or "").strip()
+    title = clean_text(title or "", field="title").strip()
+    standfirst = clean_text(standfirst or "", field="standfirst")
     if not title:
         raise Invalid("The title cannot be empty.", field="title")
     if len(title) > 200:
@@ -82,6 +84,7 @@ def blog_create(
     language = clean_language(language) if language is not None else default_language()
     with transaction.atomic():
         if slug:
+            slug = clean_text(slug, field="slug")
             if slug != slugify(slug) or len(slug) > 80:
                 raise Invalid("A slug is lowercase letters, digits and hyphens (at most 80).", field="slug")
             if Blog.objects.filter(slug=slug).exists():
@@ -127,12 +130,13 @@ def blog_update(
         lock_blog(blog)
         changed = False
         if title is not UNSET:
-            title = (title or "").strip()
+            title = clean_text(title or "", field="title").strip()
             if not title or len(title) > 200:
                 raise Invalid("The title must be 1 to 200 characters.", field="title")
             changed |= title != blog.title
             blog.title = title
         if standfirst is not UNSET:
+            standfirst = clean_text(standfirst or "", field="standfirst")
             if len(standfirst or "") > settings.LIVEBLOG_MAX_BODY_CHARS:
                 raise TooLarge("The standfirst is too long.", field="standfirst")
             changed |= (standfirst or "") != blog.standfirst

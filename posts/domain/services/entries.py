@@ -1,4 +1,4 @@
-"""Entries: write, edit, publish, schedule, approve, delete."""
+"""Entries: write, edit, publish, schedule, approve (deleting is in takedown.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from posts.domain.models import (
     Event,
 )
 from posts.domain.serializers import entry_dict
+from posts.domain.text import clean_text
 
 from ._writing import (
     authors_for,
@@ -330,9 +331,7 @@ def entry_return(*, entry: Entry, user, note: str) -> Entry:
 
 
 def clean_note(note: str) -> str:
-    note = (note or "").strip()
-    if "\x00" in note:
-        raise Invalid("The note contains a NUL character.", field="note")
+    note = clean_text(note or "", field="note").strip()
     if not note:
         raise Invalid("Say what to change: the note cannot be empty.", field="note")
     if len(note) > 2000:
@@ -344,33 +343,6 @@ def entry_approve(*, entry: Entry, user) -> Entry:
     """An editor publishes a contributor's submitted draft."""
     require(permissions.can_approve, user, entry.blog, "Only editors can approve drafts.")
     return entry_publish(entry=entry, user=user)
-
-
-@timed_service
-def entry_delete(*, entry: Entry, user, version: int | None = None) -> Entry:
-    """Remove an entry from readers' view; its history stays for editors."""
-    with transaction.atomic():
-        lock_blog(entry.blog)
-        current = _locked_entry(entry)
-        if current.status == Entry.Status.DELETED:
-            return current
-        _require_entry_rights(user, current)
-        if version is not None and version != current.version:
-            raise Conflict(
-                f"Someone else saved this entry first (version {current.version}).",
-                code=ErrorCode.STALE_VERSION,
-                current=entry_dict(current),
-            )
-        was_published = current.is_published
-        current.status = Entry.Status.DELETED
-        current.pinned = False
-        current.awaiting_approval = False
-        current.version += 1
-        current.save()
-        snapshot(current, user)
-        if was_published:
-            entry_event(current, Event.Type.ENTRY_DELETED)
-    return current
 
 
 def entry_pin(*, entry: Entry, user, pinned: bool = True) -> Entry:

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # Registered by posts.delivery.tasks (imported in PostsConfig.ready).
 FAN_OUT_TASK = "posts.delivery.tasks.fan_out_task"
+PURGE_TASK = "posts.delivery.tasks.purge_blog_task"
 
 # The hand-off runs in the request that committed: with the broker down it
 # tries once more at once and gives up (Celery's default retries for ~0.6 s
@@ -65,6 +66,19 @@ def hand_off(event_id: int) -> None:
         current_app.tasks[FAN_OUT_TASK].apply_async((event_id,), retry_policy=HANDOFF_RETRY_POLICY)
     except Exception:  # noqa: BLE001 - any broker failure; the sweep retries
         log.warning("could not enqueue fan-out for event %s; the sweep will", event_id, exc_info=True)
+
+
+def hand_off_purge(slug: str) -> None:
+    """After commit, have delivery drop every cached copy of the blog's
+    reads (stored responses, CDN): a legal erase leaves no cached text."""
+
+    def enqueue() -> None:
+        try:
+            current_app.tasks[PURGE_TASK].apply_async((slug,), retry_policy=HANDOFF_RETRY_POLICY)
+        except Exception:  # noqa: BLE001 - cached copies still expire (RESPONSE_TTL)
+            log.warning("could not enqueue the cache purge of %s", slug, exc_info=True)
+
+    transaction.on_commit(enqueue)
 
 
 def entry_event(entry: Entry, type: str) -> Event:

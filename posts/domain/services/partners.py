@@ -17,6 +17,7 @@ from posts.domain.models import (
     WebhookDelivery,
     WebhookPartner,
 )
+from posts.domain.text import clean_text
 
 from .outbox import UNSET, require
 
@@ -28,7 +29,7 @@ def generate_secret() -> str:
 def _clean_partner_fields(*, url=UNSET, blogs=UNSET, event_types=UNSET, name=UNSET) -> dict:
     fields: dict = {}
     if name is not UNSET:
-        name = (name or "").strip()
+        name = clean_text(name or "", field="name").strip()
         if len(name) > 120:
             raise Invalid("The name is longer than 120 characters.", field="name")
         fields["name"] = name

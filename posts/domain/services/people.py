@@ -19,6 +19,7 @@ from posts.domain.models import (
     Membership,
     Role,
 )
+from posts.domain.text import clean_text
 
 from .outbox import require
 
@@ -29,6 +30,7 @@ def author_ensure(*, username: str, role: str | None = None, display_name: str =
     """The user and their newsroom role, created if missing."""
     if role is not None and role not in Role.values:
         raise Invalid(f"Unknown role '{role}'; use one of {', '.join(Role.values)}.", field="role")
+    display_name = clean_text(display_name or "", field="display_name").strip()
     with transaction.atomic():
         user, _ = User.objects.get_or_create(username=username)
         author, created = Author.objects.get_or_create(
@@ -56,6 +58,7 @@ def _hash_key(key: str) -> str:
 
 def token_create(*, user, name: str = "") -> tuple[ApiToken, str]:
     """A new API token; the plain key is returned this once and never stored."""
+    name = clean_text(name or "", field="name").strip()
     key = "lb_" + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, prefix=key[:10], key_hash=_hash_key(key))
     return token, key

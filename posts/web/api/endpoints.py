@@ -14,6 +14,7 @@ a body that is not JSON is 400, one over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is
 
 from __future__ import annotations
 
+import json
 import logging
 
 import orjson
@@ -21,12 +22,14 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
 
 from posts.domain import selectors, services
-from posts.domain.errors import ErrorCode, NotFound, ServiceError
+from posts.domain.errors import ErrorCode, Gone, Invalid, NotFound, ServiceError
 from posts.domain.models import Blog, Entry
-from posts.domain.serializers import blog_dict, entry_dict
+from posts.domain.serializers import blog_dict, entry_dict, erasure_dict
+from posts.domain.text import find_unstorable
 from posts.web.api.schemas import (
     BlogCloseIn,
     BlogCreateIn,
@@ -37,6 +40,8 @@ from posts.web.api.schemas import (
     EntryCreateIn,
     EntryOut,
     EntryPatchIn,
+    ErasureIn,
+    ErasureOut,
     ErrorOut,
     UpdatesOut,
     webhooks_document,
@@ -68,7 +73,22 @@ class ORJSONRenderer(BaseRenderer):
         return orjson.dumps(data)
 
 
+class StorableJSONParser(Parser):
+    """JSON in, refusing at the edge any string no text field can hold: an
+    unpaired surrogate (valid JSON, ``"\\ud800"``, but not Unicode) or a
+    NUL gets a 422 naming the field, before anything tries to encode it."""
+
+    def parse_body(self, request):
+        data = json.loads(request.body)
+        found = find_unstorable(data)
+        if found is not None:
+            field, problem = found
+            raise Invalid(f"{field or 'The body'} contains {problem}; send valid Unicode text.", field=field or None)
+        return data
+
+
 api = NinjaAPI(
+    parser=StorableJSONParser(),
     title="Live blog API",
     version="1",
     description=(
@@ -139,6 +159,8 @@ def _auth_error(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, ServiceError):  # ninja wraps what the parser raised
+        return _service_error(request, exc.__cause__)
     message = str(exc)
     if exc.status_code == 400 and message.startswith("Cannot parse request body"):
         message = "The request body is not valid JSON."
@@ -237,7 +259,10 @@ def list_entries(
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
 
 
-@blogs.get("/{slug}/entries/{entry_id}", response={200: EntryOut, **ERRORS}, summary="One published entry")
+@blogs.get(
+    "/{slug}/entries/{entry_id}", response={200: EntryOut, 410: ErrorOut, **ERRORS},
+    summary="One published entry (410 once taken down)",
+)
 def get_entry(request, slug: str, entry_id: int):
     read = _blog_read("api-entry", slug, variant=str(entry_id))
 
@@ -245,6 +270,8 @@ def get_entry(request, slug: str, entry_id: int):
         blog = _public_blog(slug)
         entry = selectors.published_entry(blog=blog, entry_id=entry_id)
         if entry is None:
+            if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
+                raise Gone(f"Entry {entry_id} on '{slug}' was taken down.")
             raise NotFound(f"No entry {entry_id} on '{slug}'.")
         return _json(entry_dict(entry), blog=blog)
 
@@ -346,6 +373,19 @@ def delete_entry(request, slug: str, entry_id: int, version: int | None = Query(
     entry = selectors.get_entry(blog=_any_blog(slug), entry_id=entry_id)
     services.entry_delete(entry=entry, user=request.auth, version=version)
     return private(HttpResponse(status=204))
+
+
+@writes.post(
+    "/{slug}/entries/{entry_id}/erase", response={200: ErasureOut, **WRITE_ERRORS},
+    summary="Legal erase of an entry (editors)", **WRITE,
+)
+def erase_entry(request, slug: str, entry_id: int, payload: ErasureIn):
+    """Takes the entry down if it is not, then removes its text from
+    revisions, event payloads, webhook delivery records and caches. The
+    reply is the audit record (who, when, why)."""
+    entry = selectors.any_entry(blog=_any_blog(slug), entry_id=entry_id)
+    erasure = services.entry_erase(entry=entry, user=request.auth, reason=payload.reason)
+    return _written(erasure_dict(erasure))
 
 
 api.add_router("/blogs", blogs)

@@ -76,6 +76,14 @@ class UpdatesOut(Schema):
     has_more: bool
 
 
+class ErasureOut(Schema):
+    entry_id: int
+    blog: str
+    erased_by: str
+    erased_at: str
+    reason: str
+
+
 class ErrorOut(Schema):
     detail: str
     code: ErrorCode
@@ -152,6 +160,10 @@ class EntryPatchIn(_Input):
     publish_at: datetime | None = None
     fact_check: FactCheckIn | None = Field(None, description="null removes the fact check.")
     authors: Bylines | None = None
+
+
+class ErasureIn(_Input):
+    reason: str
 
 
 def webhooks_document() -> dict:

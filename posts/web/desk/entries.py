@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from posts.domain import permissions, selectors, services
-from posts.domain.errors import Conflict, ErrorCode, ServiceError
+from posts.domain.errors import Conflict, ErrorCode, NotFound, ServiceError
 from posts.domain.models import Entry, Role
 
 from .common import back_to_desk, desk_blog, desk_view, entry_reply, first_error, json_failure, wants_json
@@ -215,9 +215,26 @@ def entry_delete(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse
 @desk_view
 @require_GET
 def entry_history(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse:
-    """Every saved version of an entry, newest first (deleted ones too)."""
+    """Every saved version of an entry, newest first. A deleted entry's
+    history is for reporters and editors only (a takedown may be legal)."""
     blog, _role = desk_blog(request, slug)
     entry = selectors.any_entry(blog=blog, entry_id=entry_id)
+    if entry.status == Entry.Status.DELETED and not permissions.can_publish(request.user, blog):
+        raise NotFound("This entry was deleted.")
     revisions = selectors.entry_revisions(entry=entry)
     template = "desk/_history.html" if request.GET.get("partial") == "1" else "desk/entry_history.html"
-    return render(request, template, {"blog": blog, "entry": entry, "revisions": revisions})
+    can_erase = permissions.can_edit_blog(request.user, blog)
+    return render(request, template, {"blog": blog, "entry": entry, "revisions": revisions, "can_erase": can_erase})
+
+
+@desk_view
+@require_POST
+def entry_erase(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse:
+    """Legal erase (editors), from the entry's history page."""
+    blog, _role = desk_blog(request, slug)
+    entry = selectors.any_entry(blog=blog, entry_id=entry_id)
+    services.entry_erase(entry=entry, user=request.user, reason=request.POST.get("reason", ""))
+    if wants_json(request):
+        return JsonResponse({"ok": True, "message": "Erased.", "id": entry.pk})
+    messages.success(request, f"Entry {entry.pk} erased; the audit record is kept.")
+    return back_to_desk(blog)

@@ -27,4 +27,5 @@ urlpatterns = [
     path("blogs/<slug:slug>/entries/<int:entry_id>/pin/", entries.entry_pin, name="entry-pin"),
     path("blogs/<slug:slug>/entries/<int:entry_id>/delete/", entries.entry_delete, name="entry-delete"),
     path("blogs/<slug:slug>/entries/<int:entry_id>/history/", entries.entry_history, name="entry-history"),
+    path("blogs/<slug:slug>/entries/<int:entry_id>/erase/", entries.entry_erase, name="entry-erase"),
 ]
