@@ -1,13 +1,12 @@
 """The Redis live channel: one subscription per process, and readers that
 stay connected through a Redis restart miss nothing.
 
-This test restarts the local redis-server (shared by every test run on the
-machine, so it is done once and kept short) and always leaves it running.
+The tests run their own redis-server on a free port (tests/test_redis_loss.py's
+RedisServer) and restart that one: the machine's Redis is never touched.
 """
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
@@ -17,36 +16,29 @@ from posts.delivery import channel
 from tests.factories import make_entry
 
 from .fanout_support import SSEClient, wait_until
-
-REDIS_URL = "redis://127.0.0.1:6379/2"
-REDIS_START = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
-    "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
-]
-
-
-def _redis_up() -> bool:
-    try:
-        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
-    except redis.RedisError:
-        return False
-
-
-def _start_redis() -> None:
-    if not _redis_up():
-        subprocess.run(REDIS_START, check=True, timeout=10)
-    assert wait_until(_redis_up, timeout=10), "redis-server did not come back"
+from .test_redis_loss import RedisServer
 
 
 @pytest.fixture
 def redis_channel(settings):
+    """The live channel on a private redis-server, stopped at the end."""
+    server = RedisServer()
+    server.start()
     settings.LIVEBLOG_CHANNEL_BACKEND = "redis"
-    # In CI's Redis pass the suite already has a Redis channel: use that one,
-    # as a second backend in one process would share its reader bookkeeping.
-    settings.REDIS_URL = settings.REDIS_URL or REDIS_URL
-    _start_redis()
-    yield channel.backend()
-    _start_redis()
+    settings.REDIS_URL = server.url
+    backend = channel.backend()
+    backend.server = server
+    yield backend
+    channel._backends.pop(("redis", server.url), None)
+    backend.stop()
+    server.stop()
+
+
+def _redis_up(server) -> bool:
+    try:
+        return redis.Redis.from_url(server.url, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return False
 
 
 def _open(live_url, slug) -> SSEClient:
@@ -64,7 +56,8 @@ def test_events_reach_readers_through_one_redis_subscription_per_process(live_ur
         [message] = reader.messages(1)
         assert message.id == "2" and message.json["entry"]["body"] == "Through Redis"
         reader.close()
-    ours = [c for c in redis.Redis.from_url(REDIS_URL).client_list() if c["name"] == redis_channel.client_name]
+    clients = redis.Redis.from_url(redis_channel.server.url).client_list()
+    ours = [c for c in clients if c["name"] == redis_channel.client_name]
     assert len(ours) == 1 and ours[0]["psub"] == "1"  # two readers, one subscription
 
 
@@ -75,14 +68,15 @@ def test_readers_connected_through_a_redis_restart_miss_nothing(live_url, blog, 
     for reader in readers:
         assert [m.id for m in reader.messages(1)] == ["2"]
 
+    server = redis_channel.server
     try:
-        subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], timeout=10)
-        assert wait_until(lambda: not _redis_up(), timeout=5)
+        server.stop()
+        assert wait_until(lambda: not _redis_up(server), timeout=5)
         # Committed while Redis is down: the publish fails, the log has them.
         make_entry(blog=blog, user=reporter, body="During the outage 1")  # seq 3
         make_entry(blog=blog, user=reporter, body="During the outage 2")  # seq 4
     finally:
-        _start_redis()
+        server.start()
     assert wait_until(redis_channel.connected.is_set, timeout=10)
     time.sleep(0.2)
     make_entry(blog=blog, user=reporter, body="After the restart")  # seq 5
