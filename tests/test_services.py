@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from posts.domain import services
 from posts.domain.errors import Conflict, Invalid, NotAllowed, TooLarge
-from posts.domain.models import Blog, Entry, EntryRevision, Event
+from posts.domain.models import Blog, Entry, EntryRevision, Event, Role
 
 from .factories import make_blog, make_entry
 
@@ -313,3 +313,17 @@ def test_token_is_stored_hashed_and_authenticates(reporter):
     services.token_revoke(token=token)
     assert services.token_user(key) is None
     assert services.token_user("lb_nonsense") is None
+
+
+def test_someone_new_added_to_one_team_gets_no_more_than_contributor_elsewhere(editor, blog):
+    from django.contrib.auth import get_user_model
+
+    from posts.domain import permissions
+
+    other = make_blog(editor=editor, title="Another story")
+    newcomer = get_user_model().objects.create_user(username="newcomer")
+    services.team_set_member(blog=blog, user=editor, member=newcomer, role=Role.CONTRIBUTOR)
+    assert permissions.role_for(newcomer, blog) == Role.CONTRIBUTOR
+    assert permissions.role_for(newcomer, other) == Role.CONTRIBUTOR
+    with pytest.raises(NotAllowed):
+        services.entry_create(blog=other, user=newcomer, body="Sneaky publish.")

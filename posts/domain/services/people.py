@@ -89,7 +89,10 @@ def team_set_member(*, blog: Blog, user, member, role: str) -> Membership:
     require(permissions.can_manage_team, user, blog, "Only editors can manage the team.")
     if role not in Role.values:
         raise Invalid(f"Unknown role '{role}'.", field="role")
-    Author.objects.get_or_create(user=member)
+    # Someone new to the newsroom gets the least newsroom-wide role: the team
+    # role applies to this blog only (a contributor here must not be able to
+    # publish on every other blog through the default reporter role).
+    Author.objects.get_or_create(user=member, defaults={"role": Role.CONTRIBUTOR})
     membership, _ = Membership.objects.update_or_create(blog=blog, user=member, defaults={"role": role})
     permissions.forget_roles(member)
     return membership
