@@ -1,43 +1,8 @@
-"""The production profile on one machine: nginx (micro-cache + Nchan) in
-front of several uvicorn processes, a Celery worker and Celery beat, against
-the local PostgreSQL and Redis, every address on loopback.
-
-``python -m deploy.profile`` (what ``make serve-prod`` runs) starts it in the
-foreground; Ctrl-C or SIGTERM stops every process it started, in reverse
-order. Everything the run owns lives in one run directory (default
-``.run/prod``): the rendered ``nginx.conf``, nginx's pid, temp and cache dirs,
-the app sockets, one log per process, ``pids.json`` and ``ready.json``
-(written once the profile answers, so a benchmark or test that started it in
-the background knows when to begin). :class:`BackgroundProfile` is that
-background use, as a context manager.
-
-Decisions (see deploy/README.md for the reasoning):
-
-- Processes run under Debian's supervisord (config rendered from
-  ``deploy/supervisord.conf.template``): one that dies is restarted alone,
-  with supervisord's backoff while it fails to start; this module prepares
-  the run, starts supervisord, sends heartbeats and stops it all.
-
-- App: ``APP_PROCS`` separate uvicorn processes (default: the number of
-  cores), each on a unix socket, behind an nginx ``least_conn`` upstream; a
-  process per socket rather than ``--workers`` so each one is a PID here and
-  a line in the upstream, the same shape as app nodes on several machines.
-- Celery: one worker (prefork, ``CELERY_CONCURRENCY``, default 4) and one
-  beat. Webhook batches POST concurrently inside a task
-  (``LIVEBLOG_WEBHOOK_CONCURRENCY``, raised here to 200).
-- Operations (docs/operations.md): every process logs JSON lines
-  (``LOG_FORMAT=json``) into ``<run dir>/logs`` (``logrotate.conf`` is
-  rendered there); metrics are added up across processes in
-  ``<run dir>/metrics`` and served on a loopback-only port
-  (``--metrics-port``); the profile is ready when ``/readyz`` says so.
-  Secrets come from the environment (``LIVEBLOG_PRODUCTION=1`` refuses to
-  start without them); ``--generate-secrets`` makes a throwaway set in the
-  run directory for a loopback trial, the bench and the tests.
-- SSE: nginx's Nchan module; the fan-out publishes finished SSE frames to it
-  (``LIVEBLOG_NCHAN_PUBLISH_URL``, see :mod:`posts.delivery.nchan`). This supervisor
-  sends the heartbeat comment to every Nchan reader with one publish every
-  ``LIVEBLOG_SSE_HEARTBEAT_SECONDS``.
-"""
+"""The production profile on one machine (``make serve-prod``): renders nginx
+and supervisord configs and runs nginx+Nchan, uvicorn processes, Celery
+worker and beat under supervisord, ready once ``/readyz`` answers. Over 400
+lines: the renderers, the supervisor and the background runner tests use
+share one Options. See deploy/README.md."""
 
 from __future__ import annotations
 

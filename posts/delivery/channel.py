@@ -1,31 +1,7 @@
-"""The live channel: committed events out to every open SSE connection.
-
-Two backends, chosen by ``settings.LIVEBLOG_CHANNEL_BACKEND``:
-
-``memory`` (embedded default)
-    :func:`publish` hands the message straight to this process's readers.
-    Only right when one process both commits events and serves readers.
-
-``redis`` (several processes)
-    :func:`publish` does ``PUBLISH lb:live:<slug>``. Each serving process
-    keeps *one* pattern subscription (a daemon thread, not one per reader)
-    and hands messages to its local readers. When that subscription breaks
-    (Redis restarted, network blip) the thread reconnects and tells every
-    local reader to *resync*: the SSE stream replays from the event log
-    after the last seq it sent, so nothing published during the outage is
-    missed.
-
-Either way a reader is an :class:`asyncio.Queue` living on the event loop
-that serves the connection; :meth:`Reader.put` is thread-safe
-(``loop.call_soon_threadsafe``), so sync code (a Celery task run eagerly in
-a request thread) can publish. A reader that falls too far behind has its
-queue replaced by a single resync marker instead of growing without bound.
-
-Reader counts: ``memory`` counts local readers; ``redis`` keeps one hash per
-blog (``lb:live:readers:<slug>``), one field per process holding
-``"<count>:<unix time>"``, refreshed by the listener thread; fields not
-refreshed for a minute are ignored (a process that died stops counting).
-"""
+"""The live channel: every open reader of a blog in this process, fed by the
+fan-out, in-process or through one Redis pub/sub subscription per process.
+Over 400 lines because the hub, both backends and the reader bookkeeping
+share one locking discipline. See docs/events.md#the-live-channel."""
 
 from __future__ import annotations
 

@@ -1,26 +1,6 @@
-"""The live channel's push engine for the production profile: nginx's Nchan
-module (Debian's ``libnginx-mod-nchan``), fed over loopback HTTP.
-
-nginx answers a fresh ``/live/<slug>/events`` (no ``Last-Event-ID``) from
-Nchan, in C, at a few kilobytes per reader; the app never sees that reader.
-Nchan's ``http-raw-stream`` subscriber passes each published message through
-byte for byte, so what we publish is the finished SSE frame the app's own
-stream would send (:func:`posts.sse.format_message`): ``id: <seq>``,
-``event: <type>``, ``data: <JSON>`` -- the public contract, with our seq as
-the id rather than Nchan's own message ids. Each frame also carries
-``retry:``, because Nchan has nothing to say when a reader connects.
-
-A reader that resumes (``Last-Event-ID`` header or ``?last_event_id=``) is
-routed by nginx to the app, which hands it back to Nchan (``X-Accel-Redirect``
-to ``/_nchan/<slug>?mid=<message id>``) once nothing is missing but what Nchan
-still holds: each publish records Nchan's message id for its seq
-(:func:`resume_after`). See ``deploy/README.md``, "The resume hand-off".
-
-Enabled by ``LIVEBLOG_NCHAN_PUBLISH_URL`` (e.g. ``http://127.0.0.1:8081/pub``;
-the channel is appended as ``/<slug>``), which ``deploy/profile.py`` sets.
-One keep-alive connection per thread: a Celery worker publishes with one
-loopback round trip per event, whatever the number of readers.
-"""
+"""Publishing each event's SSE frame to nginx's Nchan (production profile),
+recording Nchan's message id per seq for the resume hand-off, and reading
+Nchan's reader counts. See docs/events.md#nchan."""
 
 from __future__ import annotations
 

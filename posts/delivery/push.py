@@ -1,23 +1,6 @@
-"""Web Push: wake subscribed readers for key events and the closing note.
-
-Keys: ``LIVEBLOG_VAPID_PRIVATE_KEY`` (base64url raw P-256 scalar) and
-``LIVEBLOG_VAPID_PUBLIC_KEY`` (base64url uncompressed point, the browser's
-``applicationServerKey``), as printed by ``manage.py generate_vapid_keys``.
-With neither set (the embedded default) a pair is generated once into
-``LIVEBLOG_VAPID_KEY_FILE`` so push works on a fresh machine; set them in
-the environment when several machines send pushes.
-
-Sending is pywebpush (RFC 8291 aes128gcm encryption, RFC 8292 VAPID
-headers) from a small thread pool per batch. Each subscription takes an
-event at most once (:func:`posts.records.push_claim` before sending: a
-notification is a nudge, a missed one is better than a double one; the
-claim keeps the newest event id, so an older event whose fan-out runs late
-is not pushed after a newer one). A
-push service answering 404 or 410 means the browser unsubscribed: the
-subscription is deleted. Endpoints pass the same address rules as webhook
-URLs at subscription time, and every POST goes through :mod:`.outbound`
-(checked address, no redirect followed).
-"""
+"""Web Push: VAPID keys, the notification for a key event or closing note,
+and sending a batch through the guarded outbound client (each
+subscription takes an event once). See docs/events.md#web-push."""
 
 from __future__ import annotations
 

@@ -1,28 +1,6 @@
-"""Webhook delivery: Standard Webhooks signing, the SSRF guard, batched POSTs.
-
-Wire format (https://www.standardwebhooks.com/): a JSON body
-``{"type", "timestamp", "blog", "data"}`` where ``data`` is the event's
-message (the same shape as SSE and ``/updates``), with the headers
-``webhook-id`` (the delivery's ``msg_id``, stable across retries: partners
-dedupe on it), ``webhook-timestamp`` (this attempt, Unix seconds) and
-``webhook-signature`` (``v1,<base64 HMAC-SHA256>``, made by the
-``standardwebhooks`` library with the partner's ``whsec_`` secret).
-
-Delivery of a batch (one Celery task):
-
-1. claim the due rows (:func:`posts.records.webhook_deliveries_claim`):
-   their ``next_attempt_at`` becomes a lease that outlives the request
-   timeout; a worker killed mid-POST leaves the lease to expire and the
-   sweep hands the row to another worker, with the same webhook-id;
-2. POST all of them concurrently on one aiohttp session (a semaphore
-   bounds concurrency), so 1,000 partners are one task, not 1,000 tasks;
-3. record every attempt, reschedule failures with exponential backoff and
-   jitter up to a cap, pause partners failing for long enough — all in one
-   transaction (:func:`posts.records.webhook_attempts_record`).
-
-Outbound guard: every POST goes through :mod:`.outbound` (one resolution,
-address rules, the connection made to the checked address, no redirects).
-"""
+"""Webhook delivery: Standard Webhooks signing and batched concurrent POSTs
+through the guarded outbound client; attempts recorded by records.py.
+See docs/events.md#webhooks."""
 
 from __future__ import annotations
 

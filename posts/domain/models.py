@@ -2,7 +2,8 @@
 log, API tokens and the fan-out targets (webhook partners, push subscribers).
 
 Models hold fields, constraints and small derived properties only; every
-change a reader can see goes through :mod:`posts.services`.
+change a reader can see goes through :mod:`posts.domain.services`. Over 400
+lines: one module is where Django and readers look for the schema.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ the services, so every surface (API, desk, admin, commands) enforces the same
 rules. ``tests/test_permissions_table.py`` walks it on every path.
 
 A user's role on a blog is their team role there if they are on the team,
-else their newsroom-wide role (:class:`posts.models.Author`). Superusers are
+else their newsroom-wide role (:class:`posts.domain.models.Author`). Superusers are
 editors everywhere. Users with no Author record are readers only.
 """
 

@@ -5,7 +5,7 @@ is its permalink, which never changes; an edit after publication moves the
 item's ``updated`` (Atom) and the feed's ``lastBuildDate``/``updated``.
 Each carries the blog's language and every author of an item (RSS
 ``dc:creator``, Atom ``author``); a fact check leads the item's text. The
-feeds are served through :func:`posts.caching.cached_read` (ETag,
+feeds are served through :func:`posts.web.caching.cached_read` (ETag,
 Last-Modified = the blog's latest event, 304s). The JSON Feed lives in
 :mod:`posts.views`.
 """

@@ -1,31 +1,6 @@
-"""``/live/<slug>/events``: the blog's event log as Server-Sent Events.
-
-An async view streaming an async iterator, so an open reader costs a queue
-and a coroutine on the ASGI server's event loop, never a thread.
-
-Each message is ``id: <seq>``, ``event: <type>``, ``data: <JSON>`` (the
-event's :attr:`~posts.models.Event.message`). The stream opens with
-``retry:`` and then:
-
-1. registers with the live channel *first*, so nothing published while it
-   catches up is lost;
-2. replays from the event log everything after ``Last-Event-ID`` (header,
-   or ``?last_event_id=``); with neither, it starts at the blog's latest
-   seq (the page the reader holds is that fresh);
-3. forwards live messages, skipping any seq already sent. A message that
-   jumps ahead (a seq went missing on the way, or the channel asked for a
-   resync after losing Redis) is answered by replaying the gap from the
-   log, so a reader sees every seq once, in order;
-4. sends a heartbeat comment when quiet, so proxies keep the line open.
-
-A closed blog sends what the reader missed and ends the stream; once the
-reader has everything it answers ``204``, which tells EventSource to stop
-reconnecting. An unknown (or draft) blog is a 404.
-
-Behind the production profile's nginx (``X-Liveblog-Handoff``) a resuming
-reader is handed to Nchan instead (:func:`_hand_off`; deploy/README.md,
-"The resume hand-off").
-"""
+"""``/live/<slug>/events``: the blog's event log as Server-Sent Events (an
+async stream per reader), replay after ``Last-Event-ID`` and, behind nginx,
+the hand-off of a resumed reader to Nchan. See docs/events.md#the-sse-endpoint."""
 
 from __future__ import annotations
 

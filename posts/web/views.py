@@ -1,7 +1,7 @@
 """Reader pages: home, the live page, an entry's permalink, the JSON Feed.
 
-Each view only names what it reads (a :class:`~posts.caching.CachedRead`)
-and how to build it; :func:`posts.caching.cached_read` serves it from the
+Each view only names what it reads (a :class:`~posts.web.caching.CachedRead`)
+and how to build it; :func:`posts.web.caching.cached_read` serves it from the
 cache, as a 304, or builds it once per blog event.
 """
 

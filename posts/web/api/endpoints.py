@@ -1,16 +1,7 @@
-"""The JSON API (django-ninja): public reads, the authenticated write API,
-and webhook partners (mounted from :mod:`posts.api_webhooks`).
-
-Public reads go through :func:`posts.caching.cached_read` like the pages:
-cached per blog event, ETag/304, Cache-Control and Surrogate-Key. Writes
-call :mod:`posts.services` and answer ``Cache-Control: private, no-store``.
-
-Errors are always JSON ``{"detail": <message>, "code": <ErrorCode>, "field"?, "current"?}``:
-service errors keep their own status (403/404/409/413/422), validation
-errors are 422 with one readable line per problem (``errors`` lists them),
-a body that is not JSON is 400, one over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is
-413, a missing or bad token 401.
-"""
+"""The JSON API (django-ninja): cached public reads and the authenticated
+write API. Errors are JSON ``{"detail", "code", "field"?, "current"?}``.
+Over 400 lines: one NinjaAPI with its error handlers and both routers
+read best together. See docs/api.md."""
 
 from __future__ import annotations
 

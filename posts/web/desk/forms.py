@@ -1,8 +1,8 @@
 """Desk forms: they parse and type-check what a reporter typed, nothing more.
 
 The rules (who may publish, length limits, scheduling in the past, closed
-blogs, stale versions) live in :mod:`posts.services`; a view turns each
-:class:`~posts.errors.ServiceError` back into an error on the field it names
+blogs, stale versions) live in :mod:`posts.domain.services`; a view turns each
+:class:`~posts.domain.errors.ServiceError` back into an error on the field it names
 with :func:`add_service_error`, so the message appears next to that field.
 """
 
