@@ -381,8 +381,8 @@ def with_suppress_close(proc: subprocess.Popen) -> None:
 
 def phase_sse(report: Report, plan: Plan, base: str, run_dir: Path, seeded: dict) -> None:
     slug = seeded["live"]["slug"]
-    # As the live page's script connects: naming the seq its page holds.
-    url = f"{base}/live/{slug}/events?last_event_id={seeded['live']['seq']}"
+    # As the live page's script connects: a fresh stream (it catches up by polling).
+    url = f"{base}/live/{slug}/events"
     api = Api(base, seeded["token"])
     try:
         for count in plan.sse_counts:

@@ -64,6 +64,8 @@ class Options:
     # A redis-server of the profile's own on this port (the fault drill
     # restarts it); REDIS_URL then points at it.
     own_redis_port: int | None = None
+    # Hand resumed SSE readers to Nchan (opt-in; see render_nginx_conf).
+    sse_handoff: bool = os.environ.get("LIVEBLOG_SSE_HANDOFF", "0") == "1"
 
     @property
     def base_url(self) -> str:
@@ -127,6 +129,11 @@ def render_nginx_conf(opts: Options) -> str:
         "PORT": str(opts.port),
         "PUB_PORT": str(opts.pub_port),
         "METRICS_PORT": str(opts.metrics_port),
+        # The resume hand-off to Nchan is opt-in: Debian's Nchan 1.3.6 aborts
+        # (spool_fetch_msg assertion) when two readers resume from a message id
+        # at once, so by default resumes stay on the app (deploy/README.md).
+        "SSE_HANDOFF": "proxy_set_header X-Liveblog-Handoff /_nchan/;" if opts.sse_handoff
+        else "# resume hand-off to Nchan off (LIVEBLOG_SSE_HANDOFF=1 turns it on)",
         "STATIC_ROOT": str(ROOT / "staticfiles"),
     }
     text = TEMPLATE.read_text()
@@ -535,6 +542,8 @@ class BackgroundProfile:
             argv.append("--generate-secrets")
         if o.own_redis_port:
             argv += ["--own-redis-port", str(o.own_redis_port)]
+        if o.sse_handoff:
+            argv.append("--sse-handoff")
         for key, value in o.extra_env.items():
             argv += ["--env", f"{key}={value}"]
         o.run_dir.mkdir(parents=True, exist_ok=True)
@@ -591,6 +600,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--generate-secrets", action="store_true",
                    help="throwaway SECRET_KEY and VAPID pair in the run dir when the environment has none")
     p.add_argument("--own-redis-port", type=int, default=None, help="run a redis-server of its own on this port")
+    p.add_argument("--sse-handoff", action="store_true", default=Options.sse_handoff,
+                   help="hand resumed SSE readers to Nchan (opt-in: Nchan 1.3.6 aborts on concurrent resumes)")
     a = p.parse_args(argv)
     if a.host not in {"127.0.0.1", "localhost", "::1"}:
         p.error("this script runs the profile on loopback only; see deploy/README.md for more machines")
@@ -600,6 +611,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         celery_concurrency=a.celery_concurrency, database_url=a.database_url, redis_url=a.redis_url,
         access_log=not a.no_access_log, beat=not a.no_beat,
         extra_env=dict(item.split("=", 1) for item in a.env), own_redis_port=a.own_redis_port,
+        sse_handoff=a.sse_handoff,
     )
 
 

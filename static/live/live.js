@@ -494,7 +494,11 @@
     if (!url || !window.EventSource || window.LIVEBLOG_TRANSPORT === "poll") return false;
     var opened = false;
     var failures = 0;
-    source = new EventSource(url + "?last_event_id=" + seq);
+    // A fresh stream names no resume point, so the production profile's push
+    // engine (Nchan) holds it; the catch-up poll on open fills what was
+    // published since the page was rendered. EventSource itself resumes with
+    // a Last-Event-ID header after a drop.
+    source = new EventSource(url);
     function onMessage(ev) {
       try { handle(JSON.parse(ev.data)); } catch (e) { /* ignore a malformed message */ }
     }
@@ -509,6 +513,9 @@
       // poll does not reschedule itself while SSE is open, and handle()
       // drops seqs already applied.
       schedulePoll(0);
+      // Once more after the micro-cache's second has passed: the first
+      // answer may predate an entry published just before this subscription.
+      window.setTimeout(function () { if (source) schedulePoll(0); }, 2500);
     };
     source.onerror = function () {
       failures += 1;
