@@ -31,7 +31,7 @@ staticfiles/staticfiles.json: $(STATIC_SOURCES) | $(BIN)/.installed
 run: $(BIN)/.installed staticfiles/staticfiles.json
 	@echo "==> database: applying migrations"
 	@$(BIN)/python manage.py migrate --noinput -v 0
-	@printf "==> demo: " && $(BIN)/python manage.py seed_demo
+	@printf "==> demo: " && LOG_LEVEL=WARNING $(BIN)/python manage.py seed_demo
 	@echo "==> serving http://$(HOST):$(PORT)/  (desk: /desk/, admin: /admin/; Ctrl+C stops)"
 	@$(BIN)/uvicorn liveblog.asgi:application --host $(HOST) --port $(PORT) --no-access-log --log-level warning
 
