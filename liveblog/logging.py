@@ -10,10 +10,11 @@ import contextvars
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pythonjsonlogger.json import JsonFormatter
+
+from liveblog.middleware import AroundMiddleware
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # nginx's $request_id is 32 hex digits; a client's own id is accepted if it
@@ -56,37 +57,19 @@ class JsonLines(JsonFormatter):
         return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(AroundMiddleware):
     """Takes nginx's ``X-Request-ID`` (or makes one), keeps it for the
     request's logs and tasks, and returns it on the response."""
 
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+    def before(self, request):
+        return request_id.set(accept_request_id(request.headers.get(REQUEST_ID_HEADER)))
 
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+    def after(self, request, response, state):
+        response[REQUEST_ID_HEADER] = request_id.get()
+        return response
 
-    def __call__(self, request):
-        if self.is_async:
-            return self.__acall__(request)
-        token = request_id.set(accept_request_id(request.headers.get(REQUEST_ID_HEADER)))
-        try:
-            response = self.get_response(request)
-            response[REQUEST_ID_HEADER] = request_id.get()
-            return response
-        finally:
-            request_id.reset(token)
-
-    async def __acall__(self, request):
-        token = request_id.set(accept_request_id(request.headers.get(REQUEST_ID_HEADER)))
-        try:
-            response = await self.get_response(request)
-            response[REQUEST_ID_HEADER] = request_id.get()
-            return response
-        finally:
-            request_id.reset(token)
+    def finish(self, state) -> None:
+        request_id.reset(state)
 
 
 # --- Celery: the id travels in the task message's headers --------------------

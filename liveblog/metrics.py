@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from prometheus_client import Counter, Histogram, disable_created_metrics
 
+from liveblog.middleware import AroundMiddleware
+
 # The *_created series double the output and no dashboard reads them.
 disable_created_metrics()
 
@@ -78,27 +80,12 @@ def observe_request(request, response, seconds: float) -> None:
         READ_CACHE.labels(cache_result).inc()
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(AroundMiddleware):
     """Counts every request by route pattern and status."""
 
-    def __init__(self, get_response: Callable) -> None:
-        from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+    def before(self, request):
+        return time.perf_counter()
 
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self.is_async:
-            return self.__acall__(request)
-        started = time.perf_counter()
-        response = self.get_response(request)
-        observe_request(request, response, time.perf_counter() - started)
-        return response
-
-    async def __acall__(self, request):
-        started = time.perf_counter()
-        response = await self.get_response(request)
-        observe_request(request, response, time.perf_counter() - started)
+    def after(self, request, response, state):
+        observe_request(request, response, time.perf_counter() - state)
         return response
