@@ -28,6 +28,7 @@ PUBLIC_READS = [
     "/live/{slug}/feed.rss",
     "/live/{slug}/feed.atom",
     "/live/{slug}/feed.json",
+    "/live/{slug}/embed/",
     "/api/blogs",
     "/api/blogs/{slug}",
     "/api/blogs/{slug}/entries?limit=5",
