@@ -151,7 +151,7 @@ def embed_card(url: str, preview: Mapping | None = None) -> str | None:
     if preview.get("thumbnail_url"):
         size = {k: preview.get(f"thumbnail_{k}") for k in ("width", "height")}
         parts.append(
-            f'<img class="embed__thumb" {_attributes({"src": preview["thumbnail_url"], "alt": "", **size})} loading="lazy">'
+            f'<img class="embed__thumb" {_attributes({"src": preview["thumbnail_url"], **size})} alt="" loading="lazy">'
         )
     if preview.get("title"):
         parts.append(f'<p class="embed__title">{html.escape(preview["title"])}</p>')

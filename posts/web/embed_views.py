@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import html
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django.views.decorators.http import require_GET
+from django.views.static import serve
 
 from posts.domain import selectors
 from posts.domain.errors import ErrorCode
@@ -124,6 +126,16 @@ def snippet(slug: str, *, entry_id: int | None = None, title: str = "", width: i
         f'style="border:0;width:100%" loading="lazy"></iframe></div>'
         f'<script async src="{html.escape(absolute_url("/embed.js"), quote=True)}"></script>'
     )
+
+
+@require_GET
+def embed_media(request: HttpRequest, path: str) -> HttpResponse:
+    """A captured thumbnail from MEDIA_ROOT/embeds (names carry their
+    content's hash). Revalidated on every use (Last-Modified), so the 404
+    that follows a takedown is seen at once."""
+    response = serve(request, path, document_root=Path(settings.MEDIA_ROOT) / "embeds")
+    response["Cache-Control"] = "public, no-cache"
+    return response
 
 
 # --- oEmbed (https://oembed.com/) ---------------------------------------------------

@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.urls import path
-from django.views.static import serve
 
 from posts.web import embed_views, feeds, views
 
@@ -21,7 +20,6 @@ urlpatterns = [
 if settings.MEDIA_URL.startswith("/"):
     # Captured embed thumbnails (content-addressed names) from the media folder;
     # the production profile's nginx may serve MEDIA_ROOT itself.
-    urlpatterns.append(path(
-        f"{settings.MEDIA_URL.strip('/')}/embeds/<path:path>", serve,
-        {"document_root": settings.MEDIA_ROOT / "embeds"}, name="embed-media",
-    ))
+    urlpatterns.append(
+        path(f"{settings.MEDIA_URL.strip('/')}/embeds/<path:path>", embed_views.embed_media, name="embed-media")
+    )
