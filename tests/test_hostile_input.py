@@ -173,7 +173,8 @@ def _sse_replay(client: Client, slug: str) -> tuple[int, str]:
 def _read_everything(client: Client, blog: Blog, entry_ids: list[int]) -> None:
     slug = blog.slug
     paths = [
-        "/", f"/live/{slug}/", *(f"/live/{slug}/entries/{i}/" for i in entry_ids),
+        "/", f"/live/{slug}/", *(f"/live/{slug}/entries/{i}/" for i in entry_ids), f"/live/{slug}/embed/",
+        *(f"/oembed?url=http://testserver/live/{slug}/entries/{i}/" for i in entry_ids),
         "/api/blogs", f"/api/blogs/{slug}", f"/api/blogs/{slug}/entries", f"/api/blogs/{slug}/updates?since=0",
         *(f"/api/blogs/{slug}/entries/{i}" for i in entry_ids),
     ]
