@@ -157,3 +157,19 @@ def test_nothing_third_party_loads_until_the_reader_clicks(live_url, page, blog,
     assert third_party and all(u.startswith("https://www.youtube-nocookie.com/embed/") for u in third_party)
     # The provider's script is never put on our page.
     assert page.evaluate("() => [...document.scripts].every(s => !s.src || s.src.startsWith(location.origin))")
+
+
+def test_the_desk_copies_the_embed_code(browser, live_url, blog, editor):
+    from .test_desk_browser import desk_context
+
+    context = desk_context(browser, live_url, editor, permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(f"/desk/blogs/{blog.slug}/")
+    button = page.get_by_role("button", name="Copy the embed code")
+    button.click()
+    page.wait_for_function("() => document.querySelector('[data-copy-status]').textContent.includes('Copied')")
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert copied == page.locator("#embed-snippet").input_value()
+    assert f'data-liveblog="{blog.slug}"' in copied and f"{live_url}/embed.js" in copied
+    assert_no_axe_violations(page, "desk with the embed code")
+    context.close()
