@@ -259,3 +259,32 @@ def test_pages_allow_the_players_of_the_providers_and_nothing_else(client, blog,
     frame_src = next(d for d in csp.split(";") if d.strip().startswith("frame-src")).split()[1:]
     assert sorted(frame_src) == ["https://embed.bsky.app", "https://platform.twitter.com", "https://www.youtube-nocookie.com"]
     assert "frame-ancestors 'none'" in csp
+
+
+def test_a_real_worker_captures_and_stores_through_both_tasks(transactional_db, editor, reporter, provider, settings,
+                                                             tmp_path):
+    """The production profile: capture_embeds_task and store_embeds_task on
+    a Celery worker (a subprocess, the test broker), the entry saved here."""
+    from tests.factories import make_blog
+
+    from .fanout_support import celery_worker, purge_test_broker, real_broker, wait_until
+
+    provider.answer("/clips", {"type": "video", "title": "Clip from the worker",
+                               "thumbnail_url": f"{provider.url}/thumb.png"})
+    clips = settings.LIVEBLOG_EMBED_PROVIDERS["clips"]
+    blog = make_blog(editor=editor)
+    purge_test_broker()
+    try:
+        with real_broker(), celery_worker(
+            "embeds", beat=False, MEDIA_ROOT=str(tmp_path), LIVEBLOG_OEMBED_PROVIDERS=json.dumps({"clips": clips}),
+        ) as worker:
+            entry = make_entry(blog=blog, user=reporter, body=CLIP)
+            assert wait_until(lambda: EmbedPreview.objects.filter(entry=entry).exists(), timeout=30), (
+                worker.log_path.read_text()[-3000:]
+            )
+    finally:
+        purge_test_broker()
+    entry.refresh_from_db()
+    preview = EmbedPreview.objects.get(entry=entry)
+    assert "Clip from the worker" in entry.body_html
+    assert (tmp_path / preview.thumbnail.name).is_file()
