@@ -215,6 +215,18 @@ def test_an_edit_keeps_the_facade_without_asking_again(blog, reporter, provider,
     assert "embed--captured" in edited.body_html and "Watch now" in edited.body_html
 
 
+def test_a_link_in_markdown_alone_on_its_line_is_captured_and_one_taken_out_is_dropped(
+    blog, reporter, provider, django_capture_on_commit_callbacks
+):
+    entry = _post(blog, reporter, f"Watch:\n\n[the count]({YOUTUBE})", django_capture_on_commit_callbacks)
+    name = EmbedPreview.objects.get(entry=entry).thumbnail.name
+    assert "embed--captured" in entry.body_html
+    with django_capture_on_commit_callbacks(execute=True):
+        edited = services.entry_edit(entry=entry, user=reporter, version=entry.version, body="No video after all.")
+    assert not EmbedPreview.objects.filter(entry=entry).exists() and not default_storage.exists(name)
+    assert "embed" not in edited.body_html
+
+
 def test_a_takedown_removes_the_capture_and_its_thumbnail(blog, reporter, provider, django_capture_on_commit_callbacks):
     entry = _post(blog, reporter, YOUTUBE, django_capture_on_commit_callbacks)
     name = EmbedPreview.objects.get(entry=entry).thumbnail.name

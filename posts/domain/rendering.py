@@ -41,6 +41,16 @@ _LONE_LINK = re.compile(r'<p><a href="(?P<href>[^"]+)"[^>]*>[^<]*</a></p>')
 def render_markdown(text: str, previews: Mapping[str, Mapping] | None = None) -> str:
     """Render reporter Markdown to sanitized HTML, with embeds for known posts
     (a facade for those with a captured ``previews[url]``, else a link card)."""
+
+    def embed_or_keep(match: re.Match) -> str:
+        url = html.unescape(match.group("href"))
+        card = embed_card(url, (previews or {}).get(url))
+        return card if card is not None else match.group(0)
+
+    return _LONE_LINK.sub(embed_or_keep, _sanitized(text))
+
+
+def _sanitized(text: str) -> str:
     raw = markdown.markdown(text or "", extensions=_EXTENSIONS, output_format="html")
     clean = nh3.clean(
         raw,
@@ -50,12 +60,7 @@ def render_markdown(text: str, previews: Mapping[str, Mapping] | None = None) ->
         link_rel=LINK_REL,
         strip_comments=True,
     )
-    def embed_or_keep(match: re.Match) -> str:
-        url = html.unescape(match.group("href"))
-        card = embed_card(url, (previews or {}).get(url))
-        return card if card is not None else match.group(0)
-
-    return _LONE_LINK.sub(embed_or_keep, _autolink_bare_lines(clean))
+    return _autolink_bare_lines(clean)
 
 
 SUMMARY_CHARS = 80
@@ -170,12 +175,12 @@ def _attributes(attrs: Mapping) -> str:
 
 
 def embed_urls(body: str) -> list[str]:
-    """The links of ``body`` that render as embeds (each alone on its line), in order."""
+    """The links of ``body`` that render as embeds (each a paragraph of its own), in order."""
     found = []
-    for line in (body or "").splitlines():
-        word = line.strip().strip("<>")
-        if word and " " not in word and detect_embed(word) is not None and word not in found:
-            found.append(word)
+    for match in _LONE_LINK.finditer(_sanitized(body)):
+        url = html.unescape(match.group("href"))
+        if url not in found and detect_embed(url) is not None:
+            found.append(url)
     return found
 
 

@@ -45,10 +45,14 @@ def wanted_links(body: str) -> list[str]:
 
 
 def request_capture(entry: Entry) -> None:
-    """After commit, have delivery capture the embeds of ``entry`` (saved)
-    that are not captured yet. A broker that is down costs the facade only:
-    the link card stays, and the next save asks again."""
+    """Drop the captures of links no longer in ``entry`` (saved) and, after
+    commit, have delivery capture those not captured yet. A broker that is
+    down costs the facade only: the link card stays, the next save asks again."""
     links = wanted_links(entry.body)
+    gone = EmbedPreview.objects.filter(entry_id=entry.pk).exclude(url__in=links)
+    if gone.exists():
+        _delete_files_on_commit([name for name in gone.values_list("thumbnail", flat=True) if name])
+        gone.delete()
     if not links:
         return
     captured = set(EmbedPreview.objects.filter(entry_id=entry.pk, url__in=links).values_list("url", flat=True))
