@@ -58,8 +58,10 @@ def _frame_height(page) -> float:
     return page.evaluate(f"() => document.querySelector('{FRAME}').getBoundingClientRect().height")
 
 
-def test_a_partner_page_shows_the_blog_live_and_the_frame_fits_its_content(live_url, page, blog, reporter):
-    make_entry(blog=blog, user=reporter, body="Doors open at the count centre.")
+def test_a_partner_page_shows_the_blog_live_and_the_frame_fits_its_content(live_url, page, blog, reporter, settings):
+    settings.LIVEBLOG_EMBED_ENTRIES = 2
+    first = make_entry(blog=blog, user=reporter, body="Doors open at the count centre.")
+    make_entry(blog=blog, user=reporter, body="Ballot boxes arrive.")
     partner = PartnerSite(
         "<!doctype html><html lang='en'><head><title>Partner news</title></head><body>"
         f"<h1>Partner news</h1>{snippet(blog.slug, title=blog.title)}<p id='after'>Below the widget</p></body></html>"
@@ -94,6 +96,8 @@ def test_a_partner_page_shows_the_blog_live_and_the_frame_fits_its_content(live_
         frame.locator(f"#entry-{fresh.pk}").wait_for()
         page.wait_for_function(f"() => document.querySelector('{FRAME}').getBoundingClientRect().height > {before + 40}")
         assert frame.locator("article.entry").first.get_attribute("id") == f"entry-{fresh.pk}"
+        assert frame.locator("article.entry").count() == 2  # the widget keeps its latest N
+        assert frame.locator(f"#entry-{first.pk}").count() == 0
         # Links leave the frame for the full blog.
         back = frame.locator(".embed-widget__more a")
         assert back.get_attribute("href") == f"{live_url}/live/{blog.slug}/"

@@ -92,6 +92,7 @@ def embed_page(request: HttpRequest, slug: str) -> HttpResponse:
             "single": entry_id is not None,
             "page_url": absolute_url(blog.get_absolute_url()),
             "live": entry_id is None and not blog.is_closed,
+            "max_entries": settings.LIVEBLOG_EMBED_ENTRIES,
         })
 
     return cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)])

@@ -191,6 +191,8 @@
   var newButton = main.querySelector("[data-new-updates-button]");
   var keyNav = main.querySelector("[data-key-events]");
   var hasOlder = main.getAttribute("data-has-older") === "true";
+  // The widget keeps only its latest N entries (/live/<slug>/embed/).
+  var maxEntries = parseInt(main.getAttribute("data-max-entries"), 10) || 0;
   var pending = []; // entries held back while the reader is scrolled down
 
   function announce(text) {
@@ -363,6 +365,13 @@
       article.classList.add("entry--fresh");
       announce("New update" + (entry.headline ? ": " + entry.headline : ""));
     }
+    trimTimeline();
+  }
+
+  function trimTimeline() {
+    if (!maxEntries) return;
+    var items = timeline.querySelectorAll("article[data-entry-id]");
+    for (var i = maxEntries; i < items.length; i++) items[i].remove();
   }
 
   function removeEntry(entry) {
