@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import html
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
@@ -229,7 +229,3 @@ def oembed(request: HttpRequest) -> HttpResponse:
 
     return cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)])
 
-
-def oembed_discovery_url(page_url: str) -> str:
-    """The oEmbed address of one of our pages (the discovery ``<link>``)."""
-    return absolute_url("/oembed?" + urlencode({"url": page_url, "format": "json"}))
