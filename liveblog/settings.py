@@ -7,6 +7,7 @@ switches to the production profile (PostgreSQL via psycopg 3, Redis for the
 cache, the Celery broker and the live channel).
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -80,6 +81,27 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # last: it answers a locked-out log-in
 ]
 
+# --- Embeds (docs/embeds.md) --------------------------------------------------
+# Social embeds: providers whose links become click-to-load facades. Each names
+# its oEmbed endpoint and the one origin its player is framed from (the CSP
+# frame-src below); "hosts" (links it takes) for providers added by
+# LIVEBLOG_OEMBED_PROVIDERS, JSON: {"vimeo": {"label": "Vimeo", "hosts": ["vimeo.com"],
+# "endpoint": "https://vimeo.com/api/oembed.json", "frame": "https://player.vimeo.com", "kind": "video"}}.
+LIVEBLOG_EMBED_PROVIDERS = {
+    "youtube": {"label": "YouTube", "endpoint": "https://www.youtube.com/oembed",
+                "frame": "https://www.youtube-nocookie.com", "kind": "video"},
+    "x": {"label": "X", "endpoint": "https://publish.twitter.com/oembed", "frame": "https://platform.twitter.com"},
+    "bluesky": {"label": "Bluesky", "endpoint": "https://embed.bsky.app/oembed", "frame": "https://embed.bsky.app"},
+    **json.loads(os.environ.get("LIVEBLOG_OEMBED_PROVIDERS", "{}")),
+}
+# Seconds for each request of a capture (oEmbed answer, thumbnail), whole.
+LIVEBLOG_EMBED_TIMEOUT = float(os.environ.get("LIVEBLOG_EMBED_TIMEOUT", "5"))
+# The widget (/live/<slug>/embed/): who may frame it, and how many entries it shows.
+LIVEBLOG_EMBED_FRAME_ANCESTORS = [
+    o.strip() for o in os.environ.get("LIVEBLOG_EMBED_FRAME_ANCESTORS", "*").split(",") if o.strip()
+]
+LIVEBLOG_EMBED_ENTRIES = int(os.environ.get("LIVEBLOG_EMBED_ENTRIES", "10"))
+
 # --- Security headers (deploy/README.md: the TLS environment) ---------------
 # Content-Security-Policy on every answer, no 'unsafe-inline' anywhere.
 # Public pages are one shared copy in every cache, so they carry no inline
@@ -98,6 +120,9 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
         "base-uri": [NONE],
         "form-action": [SELF],
+        # Players of the embed providers, loaded only when a reader clicks.
+        "frame-src": sorted({p["frame"].rstrip("/") for p in LIVEBLOG_EMBED_PROVIDERS.values()}),
+        # Only /live/<slug>/embed/ may be framed (LIVEBLOG_EMBED_FRAME_ANCESTORS).
         "frame-ancestors": [NONE],
     },
 }
@@ -325,6 +350,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # (live.3f2a9c1e0b4d.js) with .gz and .br beside them; pages link the
 # fingerprinted names. WhiteNoise serves them with a year's immutable cache
 # (liveblog/staticfiles.py), nginx does the same in the production profile.
+# Uploaded and captured files (embed thumbnails under embeds/).
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_URL = os.environ.get("MEDIA_URL", "/media/")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -89,6 +89,17 @@ def _celery_in_process():
     app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def _no_real_embed_providers(settings):
+    """Entries with a YouTube, X or Bluesky link are captured at save; in
+    tests the built-in providers' endpoints are a reserved address the
+    guarded client refuses at once (tests/test_embeds.py runs a local one)."""
+    settings.LIVEBLOG_EMBED_PROVIDERS = {
+        name: {**spec, "endpoint": f"http://192.0.2.1/{name}/oembed"}
+        for name, spec in settings.LIVEBLOG_EMBED_PROVIDERS.items()
+    }
+
+
 @pytest.fixture
 def editor(db):
     return AuthorFactory(role=Role.EDITOR, user__username="ed").user

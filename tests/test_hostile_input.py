@@ -57,6 +57,10 @@ NOT_FREE_TEXT = {
     # language tag, an admin-only URL; idempotency keys are never shown.
     ("Entry", "claim_url"), ("Entry", "verdict"), ("Blog", "language"), ("Author", "url"),
     ("IdempotencyKey", "scope"), ("IdempotencyKey", "key"), ("IdempotencyKey", "fingerprint"),
+    # Captured from an embed provider (docs/embeds.md), never typed here: each
+    # passes clean_text in entry_embeds_capture (tests/test_embeds.py).
+    ("EmbedPreview", "url"), ("EmbedPreview", "provider"), ("EmbedPreview", "title"),
+    ("EmbedPreview", "text"), ("EmbedPreview", "author_name"), ("EmbedPreview", "frame_src"),
     # Made from the fields above at save (rendered HTML, plain text).
     ("Blog", "standfirst_html"), ("Entry", "body_html"), ("Entry", "body_text"),
 }
@@ -169,7 +173,8 @@ def _sse_replay(client: Client, slug: str) -> tuple[int, str]:
 def _read_everything(client: Client, blog: Blog, entry_ids: list[int]) -> None:
     slug = blog.slug
     paths = [
-        "/", f"/live/{slug}/", *(f"/live/{slug}/entries/{i}/" for i in entry_ids),
+        "/", f"/live/{slug}/", *(f"/live/{slug}/entries/{i}/" for i in entry_ids), f"/live/{slug}/embed/",
+        *(f"/oembed?url=http://testserver/live/{slug}/entries/{i}/" for i in entry_ids),
         "/api/blogs", f"/api/blogs/{slug}", f"/api/blogs/{slug}/entries", f"/api/blogs/{slug}/updates?since=0",
         *(f"/api/blogs/{slug}/entries/{i}" for i in entry_ids),
     ]

@@ -28,6 +28,7 @@ PUBLIC_READS = [
     "/live/{slug}/feed.rss",
     "/live/{slug}/feed.atom",
     "/live/{slug}/feed.json",
+    "/live/{slug}/embed/",
     "/api/blogs",
     "/api/blogs/{slug}",
     "/api/blogs/{slug}/entries?limit=5",
@@ -127,7 +128,7 @@ def test_first_page_of_a_huge_blog_costs_the_same_queries_as_a_small_one(client,
     huge = make_blog(editor=editor, title="Huge")
     _bulk_entries(small, author, 50)
     _bulk_entries(huge, author, 5000)
-    for template in ("/live/{}/", "/api/blogs/{}/entries", "/api/blogs/{}", "/live/{}/feed.atom"):
+    for template in ("/live/{}/", "/api/blogs/{}/entries", "/api/blogs/{}", "/live/{}/feed.atom", "/live/{}/embed/"):
         small_cost = _queries_for(client, template.format(small.slug))
         huge_cost = _queries_for(client, template.format(huge.slug))
         assert small_cost == huge_cost <= 10, template

@@ -53,7 +53,7 @@ def _stored_responses() -> list[bytes]:
 
 PUBLIC = [
     "/", "/live/{slug}/", "/live/{slug}/feed.rss", "/live/{slug}/feed.atom", "/live/{slug}/feed.json",
-    "/api/blogs", "/api/blogs/{slug}", "/api/blogs/{slug}/entries?limit=100", "/api/blogs/{slug}/updates?since=0",
+    "/live/{slug}/embed/", "/api/blogs", "/api/blogs/{slug}", "/api/blogs/{slug}/entries?limit=100", "/api/blogs/{slug}/updates?since=0",
 ]
 
 
@@ -80,6 +80,8 @@ def test_after_delete_the_text_is_on_no_public_surface_and_no_cache(
     page = client.get(f"/live/{blog.slug}/").content.decode()
     assert "An unrelated update stays." in page and "application/ld+json" in page
     assert client.get(f"/live/{blog.slug}/entries/{entry.pk}/").status_code == 410
+    assert client.get(f"/live/{blog.slug}/embed/?entry={entry.pk}").status_code == 410
+    assert client.get(f"/oembed?url=http://testserver/live/{blog.slug}/entries/{entry.pk}/").status_code == 410
     gone = client.get(f"/api/blogs/{blog.slug}/entries/{entry.pk}")
     assert gone.status_code == 410 and gone.json()["detail"]
     assert client.get(f"/live/{blog.slug}/entries/{other.pk}/").status_code == 200

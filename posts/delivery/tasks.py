@@ -11,14 +11,17 @@ import logging
 import time
 
 import requests
-from celery import shared_task
+from celery import current_app, shared_task
 from django.conf import settings
 
 from liveblog.metrics import FANOUT_SECONDS
 
-from . import cache, fanout, push, webhooks, websub
+from . import cache, embeds, fanout, push, webhooks, websub
 
 log = logging.getLogger(__name__)
+
+# The domain task that stores a capture (posts/domain/tasks.py), by name.
+STORE_EMBEDS_TASK = "posts.domain.tasks.store_embeds_task"
 
 
 @shared_task(name="posts.delivery.tasks.fan_out_task", acks_late=True, ignore_result=True)
@@ -101,3 +104,15 @@ def sweep_task() -> dict:
     for batch in fanout.chunked(deliveries, settings.LIVEBLOG_WEBHOOK_BATCH_SIZE):
         deliver_webhooks_task.delay(batch)
     return {"events": len(events), "deliveries": len(deliveries)}
+
+
+@shared_task(name="posts.delivery.tasks.capture_embeds_task", acks_late=True, ignore_result=True,
+             soft_time_limit=120)
+def capture_embeds_task(entry_id: int) -> None:
+    """Fetch what the providers show of an entry's embeds (at most
+    MAX_EMBEDS_PER_ENTRY links, two requests each, LIVEBLOG_EMBED_TIMEOUT
+    apiece) and hand it to the domain to store; nothing found, nothing
+    stored: the link cards stay (docs/embeds.md)."""
+    previews = embeds.capture(entry_id)
+    if previews:
+        current_app.tasks[STORE_EMBEDS_TASK].delay(entry_id, previews)

@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     NOT_TEAM_MEMBER = "not_team_member"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     # 5xx: ours, not the request's
+    NOT_IMPLEMENTED = "not_implemented"  # oEmbed: a format other than JSON
     SERVER_ERROR = "server_error"
     UNAVAILABLE = "unavailable"
 

@@ -240,6 +240,48 @@ class Entry(models.Model):
         }
 
 
+class EmbedPreview(models.Model):
+    """What an embedded post or video showed when its entry was saved: the
+    click-to-load facade readers see instead of the provider's script
+    (docs/embeds.md). Captured by a task through the guarded client; its
+    text passed the text rule; gone with the entry on a takedown."""
+
+    entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="embed_previews")
+    # The link as it stands in the body.
+    url = models.URLField(max_length=500)
+    provider = models.CharField(max_length=40)
+    title = models.CharField(max_length=300, blank=True)
+    text = models.TextField(blank=True)
+    author_name = models.CharField(max_length=200, blank=True)
+    # The provider's player, loaded only on a reader's click (a frame-src origin).
+    frame_src = models.URLField(max_length=500, blank=True)
+    # Our own copy of the thumbnail (default_storage, under embeds/).
+    thumbnail = models.FileField(upload_to="embeds/", max_length=200, blank=True)
+    thumbnail_width = models.PositiveIntegerField(null=True, blank=True)
+    thumbnail_height = models.PositiveIntegerField(null=True, blank=True)
+    captured_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entry", "url"], name="one_preview_per_entry_link")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.url}"
+
+    @property
+    def rendering(self) -> dict:
+        """The facade's parts, as :func:`posts.domain.rendering.embed_card` takes them."""
+        return {
+            "provider": self.provider,
+            "title": self.title,
+            "text": self.text,
+            "author_name": self.author_name,
+            "frame_src": self.frame_src,
+            "thumbnail_url": self.thumbnail.url if self.thumbnail else "",
+            "thumbnail_width": self.thumbnail_width,
+            "thumbnail_height": self.thumbnail_height,
+        }
+
+
 class EntryRevision(models.Model):
     """One saved version of an entry: the history editors and desks see."""
 

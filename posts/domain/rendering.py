@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import parse_qs, urlparse
+from collections.abc import Mapping
 
 import markdown
 import nh3
+
+from . import embeds
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "figcaption",
@@ -36,8 +38,19 @@ _EXTENSIONS = ["extra", "sane_lists", "smarty"]
 _LONE_LINK = re.compile(r'<p><a href="(?P<href>[^"]+)"[^>]*>[^<]*</a></p>')
 
 
-def render_markdown(text: str) -> str:
-    """Render reporter Markdown to sanitized HTML, with embeds for known posts."""
+def render_markdown(text: str, previews: Mapping[str, Mapping] | None = None) -> str:
+    """Render reporter Markdown to sanitized HTML, with embeds for known posts
+    (a facade for those with a captured ``previews[url]``, else a link card)."""
+
+    def embed_or_keep(match: re.Match) -> str:
+        url = html.unescape(match.group("href"))
+        card = embed_card(url, (previews or {}).get(url))
+        return card if card is not None else match.group(0)
+
+    return _LONE_LINK.sub(embed_or_keep, _sanitized(text))
+
+
+def _sanitized(text: str) -> str:
     raw = markdown.markdown(text or "", extensions=_EXTENSIONS, output_format="html")
     clean = nh3.clean(
         raw,
@@ -47,7 +60,7 @@ def render_markdown(text: str) -> str:
         link_rel=LINK_REL,
         strip_comments=True,
     )
-    return _LONE_LINK.sub(_embed_or_keep, _autolink_bare_lines(clean))
+    return _autolink_bare_lines(clean)
 
 
 SUMMARY_CHARS = 80
@@ -105,68 +118,70 @@ def _autolink_bare_lines(clean_html: str) -> str:
     return _BARE_URL_PARAGRAPH.sub(link, clean_html)
 
 
-def _embed_or_keep(match: re.Match) -> str:
-    card = embed_card(html.unescape(match.group("href")))
-    return card if card is not None else match.group(0)
-
-
 def detect_embed(url: str) -> dict | None:
     """Classify a URL as an embeddable post: ``{provider, id, url}`` or None."""
-    try:
-        parsed = urlparse(url)
-    except ValueError:
-        return None
-    if parsed.scheme not in {"http", "https"}:
-        return None
-    host = (parsed.hostname or "").lower().removeprefix("www.").removeprefix("m.")
-    parts = [p for p in parsed.path.split("/") if p]
-    if host in {"youtube.com", "youtu.be", "youtube-nocookie.com"}:
-        video_id = None
-        if host == "youtu.be" and parts:
-            video_id = parts[0]
-        elif parts[:1] == ["watch"]:
-            video_id = (parse_qs(parsed.query).get("v") or [None])[0]
-        elif len(parts) >= 2 and parts[0] in {"embed", "shorts", "live"}:
-            video_id = parts[1]
-        if video_id and re.fullmatch(r"[A-Za-z0-9_-]{6,20}", video_id):
-            return {"provider": "youtube", "id": video_id, "url": url}
-        return None
-    if host in {"x.com", "twitter.com"}:
-        if len(parts) >= 3 and parts[1] == "status" and parts[2].isdigit():
-            return {"provider": "x", "id": parts[2], "url": url, "author": parts[0]}
-        return None
-    if host == "bsky.app":
-        if len(parts) >= 4 and parts[0] == "profile" and parts[2] == "post":
-            return {"provider": "bluesky", "id": parts[3], "url": url, "author": parts[1]}
-        return None
-    return None
+    return embeds.detect(url)
 
 
-_PROVIDER_LABEL = {"youtube": "YouTube", "x": "X", "bluesky": "Bluesky"}
+def embed_card(url: str, preview: Mapping | None = None) -> str | None:
+    """A script-free card for an embeddable post: a facade showing what was
+    captured when the entry was saved (``preview``), else a link card.
 
-
-def embed_card(url: str) -> str | None:
-    """A clean, script-free link card for an embeddable post.
-
-    The live page's script may upgrade a YouTube card to a player on click;
-    without JavaScript the card is an ordinary link.
+    Nothing in it loads from the provider. The live page's script adds a
+    button that loads the player (``data-embed-frame``) on click; without
+    JavaScript the card is an ordinary link.
     """
     found = detect_embed(url)
     if found is None:
         return None
-    provider = found["provider"]
-    label = _PROVIDER_LABEL[provider]
-    if provider == "youtube":
-        text = "Watch on YouTube"
+    provider = embeds.providers()[found["provider"]]
+    label = provider.label
+    preview = preview or {}
+    frame = preview.get("frame_src") or embeds.known_frame(found)
+    if provider.kind == "video" or found["provider"] == "youtube":
+        text = f"Watch on {label}"
+    elif found.get("author"):
+        text = f"View post by @{found['author']} on {label}"
     else:
-        text = f"View post by @{found.get('author', '')} on {label}"
-    safe_url = html.escape(url, quote=True)
-    return (
-        f'<figure class="embed embed--{provider}" data-embed="{provider}" '
-        f'data-embed-id="{html.escape(found["id"], quote=True)}">'
-        f'<a href="{safe_url}" rel="{LINK_REL}">{html.escape(text)}</a>'
-        f"<figcaption>{label}</figcaption></figure>"
-    )
+        text = f"View on {label}"
+    attrs = {
+        "class": f"embed embed--{found['provider']}" + (" embed--captured" if preview else ""),
+        "data-embed": found["provider"],
+        "data-embed-id": found["id"],
+        "data-embed-label": label,
+    }
+    if frame and embeds.frame_allowed(frame):
+        attrs["data-embed-frame"] = frame
+    parts = [f"<figure {_attributes(attrs)}>"]
+    if preview.get("thumbnail_url"):
+        size = {k: preview.get(f"thumbnail_{k}") for k in ("width", "height")}
+        parts.append(
+            f'<img class="embed__thumb" {_attributes({"src": preview["thumbnail_url"], **size})} alt="" loading="lazy">'
+        )
+    if preview.get("title"):
+        parts.append(f'<p class="embed__title">{html.escape(preview["title"])}</p>')
+    if preview.get("text"):
+        paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in preview["text"].splitlines() if line.strip())
+        parts.append(f'<blockquote class="embed__text">{paragraphs}</blockquote>')
+    if preview.get("author_name"):
+        parts.append(f'<p class="embed__author">{html.escape(preview["author_name"])}</p>')
+    parts.append(f'<a href="{html.escape(url, quote=True)}" rel="{LINK_REL}">{html.escape(text)}</a>')
+    parts.append(f"<figcaption>{html.escape(label)}</figcaption></figure>")
+    return "".join(parts)
+
+
+def _attributes(attrs: Mapping) -> str:
+    return " ".join(f'{name}="{html.escape(str(value), quote=True)}"' for name, value in attrs.items() if value not in (None, ""))
+
+
+def embed_urls(body: str) -> list[str]:
+    """The links of ``body`` that render as embeds (each a paragraph of its own), in order."""
+    found = []
+    for match in _LONE_LINK.finditer(_sanitized(body)):
+        url = html.unescape(match.group("href"))
+        if url not in found and detect_embed(url) is not None:
+            found.append(url)
+    return found
 
 
 def embed_hints(body: str) -> list[dict]:

@@ -19,3 +19,11 @@ def retention_task() -> dict:
     from posts.domain import retention
 
     return retention.run()
+
+
+@shared_task(name="posts.domain.tasks.store_embeds_task", ignore_result=True)
+def store_embeds_task(entry_id: int, previews: list[dict]) -> None:
+    """Store what delivery's capture_embeds_task found (docs/embeds.md)."""
+    from posts.domain import services
+
+    services.entry_embeds_capture(entry_id=entry_id, previews=previews)

@@ -68,3 +68,13 @@ def share_image(entries) -> str:
         if src:
             return src if src.startswith(("http://", "https://")) else absolute_url(src)
     return ""
+
+
+@register.filter
+def oembed_url(page_url: str) -> str:
+    """The oEmbed address of one of our pages, for the discovery ``<link>``."""
+    from urllib.parse import urlencode
+
+    from posts.domain.serializers import absolute_url
+
+    return absolute_url("/oembed?" + urlencode({"url": page_url, "format": "json"}))

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # Bump when templates or JSON shapes change, so clients and CDNs drop
 # what they hold for an unchanged seq.
-CACHE_VERSION = "4"
+CACHE_VERSION = "5"
 
 RESPONSE_TTL = 3600
 

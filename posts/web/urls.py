@@ -1,8 +1,9 @@
 """Reader pages and feeds."""
 
+from django.conf import settings
 from django.urls import path
 
-from posts.web import feeds, views
+from posts.web import embed_views, feeds, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,4 +12,14 @@ urlpatterns = [
     path("live/<slug:slug>/feed.rss", feeds.rss_feed, name="feed-rss"),
     path("live/<slug:slug>/feed.atom", feeds.atom_feed, name="feed-atom"),
     path("live/<slug:slug>/feed.json", views.json_feed, name="feed-json"),
+    path("live/<slug:slug>/embed/", embed_views.embed_page, name="embed-page"),
+    path("oembed", embed_views.oembed, name="oembed"),
+    path("embed.js", embed_views.widget_script, name="widget-script"),
 ]
+
+if settings.MEDIA_URL.startswith("/"):
+    # Captured embed thumbnails (content-addressed names) from the media folder;
+    # the production profile's nginx may serve MEDIA_ROOT itself.
+    urlpatterns.append(
+        path(f"{settings.MEDIA_URL.strip('/')}/embeds/<path:path>", embed_views.embed_media, name="embed-media")
+    )

@@ -13,6 +13,30 @@
 
   var desk = document.getElementById("desk");
 
+  /* "Copy" buttons (the embed code): shown only where the script runs. */
+  function copyFrom(button) {
+    var target = document.getElementById(button.getAttribute("data-copy-target"));
+    var status = button.parentNode.querySelector("[data-copy-status]");
+    function done(ok) {
+      if (status) status.textContent = ok ? "Copied to the clipboard." : "Could not copy: select the code and copy it.";
+    }
+    function fallback() {
+      target.focus();
+      target.select();
+      try { done(document.execCommand("copy")); } catch (e) { done(false); }
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(target.value).then(function () { done(true); }, fallback);
+    } else {
+      fallback();
+    }
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("[data-copy-target]"), function (button) {
+    if (!document.getElementById(button.getAttribute("data-copy-target"))) return;
+    button.hidden = false;
+    button.addEventListener("click", function () { copyFrom(button); });
+  });
+
   function csrfToken() {
     var input = document.querySelector("input[name=csrfmiddlewaretoken]");
     return input ? input.value : "";

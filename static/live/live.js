@@ -167,6 +167,7 @@
     if (entry.fact_check) article.appendChild(renderFactCheck(entry.fact_check, lang));
     var body = el("div", { "class": "entry__body", lang: lang });
     body.innerHTML = entry.body_html; // sanitized on the server (nh3)
+    enhanceEmbeds(body);
     article.appendChild(body);
     var footer = el("footer", { "class": "entry__footer" });
     var names = byline(entry.authors);
@@ -190,6 +191,8 @@
   var newButton = main.querySelector("[data-new-updates-button]");
   var keyNav = main.querySelector("[data-key-events]");
   var hasOlder = main.getAttribute("data-has-older") === "true";
+  // The widget keeps only its latest N entries (/live/<slug>/embed/).
+  var maxEntries = parseInt(main.getAttribute("data-max-entries"), 10) || 0;
   var pending = []; // entries held back while the reader is scrolled down
 
   function announce(text) {
@@ -362,6 +365,13 @@
       article.classList.add("entry--fresh");
       announce("New update" + (entry.headline ? ": " + entry.headline : ""));
     }
+    trimTimeline();
+  }
+
+  function trimTimeline() {
+    if (!maxEntries) return;
+    var items = timeline.querySelectorAll("article[data-entry-id]");
+    for (var i = maxEntries; i < items.length; i++) items[i].remove();
   }
 
   function removeEntry(entry) {
@@ -588,20 +598,45 @@
     }
   });
 
-  // --- YouTube cards become players on click -------------------------------------
+  // --- Embeds: nothing from the provider until the reader asks ---------------------
+  // A card with a player address (data-embed-frame, a frame-src origin) gets
+  // a button; the click swaps the card for the provider's iframe. Its script
+  // never runs on our page.
+
+  function enhanceEmbeds(root) {
+    var cards = root.querySelectorAll("figure[data-embed-frame]");
+    for (var i = 0; i < cards.length; i++) {
+      var card = cards[i];
+      if (card.querySelector("[data-embed-load]")) continue;
+      var label = card.getAttribute("data-embed-label") || "the provider";
+      var what = card.getAttribute("data-embed") === "youtube" ? "video" : "post";
+      var button = el("button", { type: "button", "class": "embed__load", "data-embed-load": "" },
+        ["Load the " + what + " from " + label]);
+      card.insertBefore(button, card.querySelector("figcaption"));
+    }
+  }
+
+  enhanceEmbeds(main);
 
   main.addEventListener("click", function (ev) {
-    var card = ev.target.closest("figure[data-embed='youtube']");
-    if (!card) return;
-    var id = card.getAttribute("data-embed-id");
-    if (!/^[A-Za-z0-9_-]{6,20}$/.test(id || "")) return;
-    ev.preventDefault();
+    var button = ev.target.closest("[data-embed-load]");
+    if (!button) return;
+    var card = button.closest("figure[data-embed-frame]");
+    var src = card && card.getAttribute("data-embed-frame");
+    if (!src || !/^https:\/\//.test(src)) return;
+    var provider = card.getAttribute("data-embed");
     var frame = el("iframe", {
-      src: "https://www.youtube-nocookie.com/embed/" + id + "?autoplay=1",
-      title: "YouTube video", allow: "autoplay; encrypted-media; picture-in-picture",
-      allowfullscreen: "", loading: "lazy", "class": "embed__player"
+      src: src, title: (card.getAttribute("data-embed-label") || "Embedded") + " " + (provider === "youtube" ? "video" : "post"),
+      allow: "autoplay; encrypted-media; picture-in-picture; fullscreen",
+      referrerpolicy: "strict-origin-when-cross-origin",
+      sandbox: "allow-scripts allow-same-origin allow-popups allow-presentation",
+      "class": "embed__player embed__player--" + provider
     });
+    var caption = card.querySelector("figcaption");
     card.replaceChildren(frame);
+    if (caption) card.appendChild(caption);
+    card.classList.add("embed--loaded");
+    frame.focus();
   });
 
   // A permalink page: bring the entry into view.

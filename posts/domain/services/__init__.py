@@ -2,6 +2,7 @@
 with its event (docs/architecture.md). Import from here, not the modules."""
 
 from .blogs import blog_close, blog_create, blog_open, blog_update
+from .embeds import entry_embeds_capture
 from .entries import (
     entry_approve,
     entry_create,
@@ -59,6 +60,7 @@ __all__ = [
     "entry_create",
     "entry_delete",
     "entry_edit",
+    "entry_embeds_capture",
     "entry_erase",
     "entry_pin",
     "entry_publish",

@@ -29,10 +29,11 @@ SCHEDULE_GRACE = timedelta(minutes=1)
 User = get_user_model()
 
 
-def rendered_body(body: str) -> dict[str, str]:
+def rendered_body(body: str, previews: dict[str, dict] | None = None) -> dict[str, str]:
     """An entry's body with the two forms readers get, made once at save:
-    sanitized HTML, and plain text for JSON-LD, feeds and push."""
-    body_html = render_markdown(body)
+    sanitized HTML (facades for the embeds in ``previews``), and plain text
+    for JSON-LD, feeds and push."""
+    body_html = render_markdown(body, previews)
     return {"body": body, "body_html": body_html, "body_text": plain_text(body_html)}
 
 

@@ -34,6 +34,7 @@ from ._writing import (
     set_new_authors,
     snapshot,
 )
+from .embeds import request_capture
 from .outbox import UNSET, _Unset, blog_event, entry_event, lock_blog, require
 
 # Blog fields services change with save(); last_seq is only ever bumped in SQL.
@@ -187,6 +188,7 @@ def blog_close(*, blog: Blog, user, body: str, headline: str = "", authors=None)
             raise Conflict(_("This blog is already closed."), code=ErrorCode.BLOG_ALREADY_CLOSED)
         entry = Entry(blog=blog, kind=Entry.Kind.CLOSING, headline=headline, **rendered_body(body), created_by=user)
         publish_closing(entry, user=user, authors=authors_for(authors, user))
+        request_capture(entry)
     return entry
 
 

@@ -34,6 +34,7 @@ from ._writing import (
     unpin_others,
 )
 from .blogs import blog_close, publish_closing
+from .embeds import previews_for, request_capture
 from .outbox import UNSET, _Unset, entry_event, lock_blog, require
 
 
@@ -111,6 +112,7 @@ def entry_create(
         snapshot(entry, user)
         if entry.is_published:
             entry_event(entry, Event.Type.ENTRY_PUBLISHED)
+        request_capture(entry)
     return entry
 
 
@@ -190,7 +192,7 @@ def entry_edit(
             body = clean_body(body)
             if body != current.body:
                 content_changed = True
-                for field, value in rendered_body(body).items():
+                for field, value in rendered_body(body, previews_for(current)).items():
                     setattr(current, field, value)
         if fact_check is not UNSET:
             if fact_check is not None and current.kind == Entry.Kind.CLOSING:
@@ -263,6 +265,7 @@ def entry_edit(
             entry_event(current, Event.Type.ENTRY_PUBLISHED)
         elif was_published:
             entry_event(current, Event.Type.ENTRY_UPDATED)
+        request_capture(current)
     return current
 
 

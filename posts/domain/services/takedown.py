@@ -14,6 +14,7 @@ from posts.domain.serializers import entry_dict
 from posts.domain.text import clean_text
 
 from ._writing import snapshot
+from .embeds import embeds_drop
 from .entries import _locked_entry, _require_entry_rights
 from .outbox import hand_off_purge, lock_blog, record_event, require
 
@@ -71,6 +72,7 @@ def _take_down(current: Entry, user) -> None:
     current.save()
     snapshot(current, user)
     tombstone_events(current)
+    embeds_drop(current)
     if was_published:
         record_event(blog=current.blog, type=Event.Type.ENTRY_DELETED, payload={"entry": tombstone(current.pk)})
 

@@ -20,6 +20,8 @@ from posts.delivery import channel
 from posts.domain import permissions, selectors, services
 from posts.domain.errors import NotAllowed, NotFound, ServiceError
 from posts.domain.models import Blog, Role
+from posts.domain.serializers import absolute_url
+from posts.web import embed_views
 
 from .actions import decorate
 from .common import back_to_desk, desk_blog, desk_view
@@ -103,6 +105,8 @@ def desk_page(
         "state_since": f"{time.time():.6f}",
         "poll_seconds": POLL_SECONDS,
         "max_body": settings.LIVEBLOG_MAX_BODY_CHARS,
+        "embed_snippet": embed_views.snippet(blog.slug, title=blog.title),
+        "blog_url": absolute_url(blog.get_absolute_url()),
     }
     if is_editor:
         context.update({
