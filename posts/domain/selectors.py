@@ -67,11 +67,24 @@ class EntriesPage:
     next: str | None
 
 
-def entries_page(*, blog: Blog, before: str | None = None, limit: int = 20) -> EntriesPage:
-    """Published entries, newest first, keyset-paginated (O(limit) per page)."""
+ORDERS = ("newest", "oldest")
+"""Timeline orders: ``newest`` first (the live page), ``oldest`` first (replay)."""
+
+
+def entries_page(
+    *, blog: Blog, before: str | None = None, after: str | None = None, limit: int = 20, order: str = "newest"
+) -> EntriesPage:
+    """Published entries, keyset-paginated (O(limit) per page): newest first
+    continuing ``before`` a cursor, or oldest first (replay) continuing
+    ``after`` one. ``next`` is the cursor of the following page."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     qs = published_entries(blog)
-    if before:
+    if order == "oldest":
+        qs = qs.order_by("published_at", "id")
+        if after:
+            when, entry_id = decode_cursor(after)
+            qs = qs.filter(Q(published_at__gt=when) | Q(published_at=when, id__gt=entry_id))
+    elif before:
         when, entry_id = decode_cursor(before)
         qs = qs.filter(Q(published_at__lt=when) | Q(published_at=when, id__lt=entry_id))
     rows = list(qs[: limit + 1])
@@ -125,6 +138,11 @@ def blog_by_slug(slug: str) -> Blog | None:
 def public_blog(slug: str) -> Blog | None:
     """A blog readers may see (live or closed; drafts are the newsroom's)."""
     return Blog.objects.filter(slug=slug).exclude(status=Blog.Status.DRAFT).first()
+
+
+def upcoming_blog(slug: str) -> Blog | None:
+    """A draft blog scheduled to open (public as a countdown only)."""
+    return Blog.objects.filter(slug=slug, status=Blog.Status.DRAFT, opens_at__isnull=False).first()
 
 
 def public_blogs(*, limit: int = 50) -> list[Blog]:

@@ -320,7 +320,7 @@
     if (!window.EventSource) return;
     var source = new EventSource(desk.dataset.eventsUrl);
     var onEvent = function () { scheduleRefresh(30); };
-    ["message", "entry.published", "entry.updated", "entry.deleted", "blog.updated", "blog.closed"]
+    ["message", "entry.published", "entry.updated", "entry.deleted", "blog.updated", "blog.closed", "blog.opened"]
       .forEach(function (type) { source.addEventListener(type, onEvent); });
     source.addEventListener("error", function () { scheduleRefresh(1000); });
   }

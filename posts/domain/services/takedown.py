@@ -50,7 +50,7 @@ def tombstone_events(entry: Entry) -> list[int]:
     changed = list(of_entry.values_list("pk", flat=True))
     of_entry.update(payload={"entry": tombstone(entry.pk)})
     blog_events = Event.objects.filter(
-        blog_id=entry.blog_id, type__in=[Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED]
+        blog_id=entry.blog_id, type__in=[Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED, Event.Type.BLOG_OPENED]
     ).only("pk", "payload")
     for event in blog_events:
         blog = event.payload.get("blog") or {}
@@ -123,7 +123,7 @@ def entry_erase(*, entry: Entry, user, reason: str) -> Erasure:
         # A partner's error reply may quote what we sent it: every event that
         # carried the entry (now tombstones) and the blog's few blog.* events.
         events = Event.objects.filter(blog_id=blog.pk).filter(
-            Q(payload__entry__id=current.pk) | Q(type__in=[Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED])
+            Q(payload__entry__id=current.pk) | Q(type__in=[Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED, Event.Type.BLOG_OPENED])
         )
         WebhookAttempt.objects.filter(delivery__event_id__in=events).update(error="")
         WebhookDelivery.objects.filter(event_id__in=events).update(last_error="")
