@@ -4,9 +4,9 @@ queries, whatever the length of the blog."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import F, Max, Prefetch, Q, QuerySet
 
 from .errors import NotFound
 from .models import Author, Blog, Entry, Event
@@ -186,14 +186,60 @@ def desk_blogs(*, user) -> tuple[list[Blog], list[Blog]]:
     )
     from django.db.models import Count
 
+    from .models import Question
+
     waiting = Count(
         "entries", filter=Q(entries__status=Entry.Status.DRAFT, entries__awaiting_approval=True), distinct=True
     )
-    ordered = Blog.objects.annotate(rank=rank, waiting=waiting).order_by("rank", "-created_at", "-id")
+    asked = Count("questions", filter=Q(questions__status=Question.Status.PENDING), distinct=True)
+    last_entry = Max("entries__published_at", filter=Q(entries__status=Entry.Status.PUBLISHED))
+    ordered = Blog.objects.annotate(
+        rank=rank, waiting=waiting, questions_waiting=asked, last_entry_at=last_entry,
+    ).order_by("rank", "-created_at", "-id")
     mine = list(ordered.filter(memberships__user=user))
     has_role = user.is_superuser or Author.objects.filter(user=user).exists()
     others = list(ordered.exclude(pk__in=[b.pk for b in mine])[:100]) if has_role else []
+    for blog in [*mine, *others]:
+        blog.quiet_since = _quiet_since(blog, blog.last_entry_at)
     return mine, others
+
+
+def _quiet_since(blog: Blog, last_entry_at: datetime | None) -> datetime | None:
+    from django.conf import settings
+    from django.utils import timezone
+
+    minutes = settings.LIVEBLOG_QUIET_MINUTES
+    if blog.status != Blog.Status.LIVE or minutes <= 0:
+        return None
+    since = last_entry_at or blog.coverage_start
+    if since is None or timezone.now() - since < timedelta(minutes=minutes):
+        return None
+    return since
+
+
+def quiet_since(*, blog: Blog) -> datetime | None:
+    """When a live blog last had a new entry (or opened), if that is longer
+    ago than ``LIVEBLOG_QUIET_MINUTES``: the desk flags it. Else None."""
+    last = blog.entries.filter(status=Entry.Status.PUBLISHED).aggregate(at=Max("published_at"))["at"]
+    return _quiet_since(blog, last)
+
+
+def pending_questions(*, blog: Blog, limit: int = 200) -> list:
+    """Readers' questions waiting for the desk, oldest first (desk only:
+    never on a public surface)."""
+    from .models import Question
+
+    return list(Question.objects.filter(blog=blog, status=Question.Status.PENDING).order_by("created_at", "id")[:limit])
+
+
+def desk_question(*, blog: Blog, question_id: int):
+    """A question of this blog, any status, or :class:`NotFound`."""
+    from .models import Question
+
+    question = Question.objects.select_related("blog").filter(blog=blog, pk=question_id).first()
+    if question is None:
+        raise NotFound("This question no longer exists (it may have been deleted after it was handled).")
+    return question
 
 
 def blog_webhook_partners(*, blog: Blog) -> list:

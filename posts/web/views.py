@@ -97,8 +97,8 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
     a 400 saying which ones exist (docs/questions.md#replay)."""
     order = request.GET.get("order") or "newest"
     if order not in selectors.ORDERS:
-        return _bad_request("There is no order '%s' on this page: use ?order=oldest, or leave order out "
-                            "for the newest updates first." % order[:40])
+        return _bad_request(f"There is no order '{order[:40]}' on this page: use ?order=oldest, or leave "
+                            "order out for the newest updates first.")
     oldest = order == "oldest"
     cursor = (request.GET.get("after") if oldest else request.GET.get("before")) or None
     read = _blog_read("live", slug, variant=f"{order}|{cursor or ''}")

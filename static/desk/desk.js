@@ -296,8 +296,48 @@
         notice.appendChild(link);
       }
     }
+    applyQuestions(state.questions);
+    applyQuiet(state.quiet_since);
     since = missing ? "0" : state.now;
     if (missing) scheduleRefresh(0);
+  }
+
+  /* Reader questions arrive only through the state poll (asking makes no
+     reader event). New ones are appended; handled ones leave, unless a
+     reporter is typing an answer to it here. */
+  function applyQuestions(questions) {
+    var list = document.getElementById("questions-list");
+    if (!list || !questions) return;
+    var seen = {};
+    var added = 0;
+    questions.forEach(function (item) {
+      seen[item.id] = true;
+      if (list.querySelector('[data-question-id="' + item.id + '"]')) return;
+      var node = fragment(item.html);
+      if (!node) return;
+      list.appendChild(node);
+      localizeClock(node);
+      added++;
+    });
+    list.querySelectorAll("[data-question-id]").forEach(function (el) {
+      if (seen[el.dataset.questionId]) return;
+      if (el.contains(document.activeElement)) return;
+      el.remove();
+    });
+    var count = document.getElementById("questions-count");
+    if (count) count.textContent = String(list.querySelectorAll("[data-question-id]").length);
+    if (added) announce(added === 1 ? "A reader sent a question." : added + " reader questions arrived.");
+  }
+
+  function applyQuiet(quietSince) {
+    var notice = document.getElementById("quiet-notice");
+    if (!notice) return;
+    notice.hidden = !quietSince;
+    var at = notice.querySelector("[data-quiet-since]");
+    if (quietSince && at) {
+      at.setAttribute("datetime", quietSince);
+      at.textContent = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" }).format(new Date(quietSince));
+    }
   }
 
   function updateWaiting() {
@@ -523,7 +563,7 @@
   document.addEventListener("submit", function (event) {
     var form = event.target;
     var kind = form.dataset.deskForm;
-    if (!kind) return;
+    if (!kind) { fillTimezone(form); return; }
     event.preventDefault();
     if (kind === "composer") submitComposer(form, event.submitter);
     else if (kind === "edit") submitEdit(form);

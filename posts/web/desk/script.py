@@ -14,10 +14,12 @@ from django.views.decorators.http import require_GET, require_POST
 from posts.delivery import channel
 from posts.domain import permissions, selectors
 from posts.domain.errors import ErrorCode, NotAllowed
+from posts.domain.models import Role
 from posts.domain.rendering import embed_hints, render_markdown
 
 from .actions import decorate
 from .common import desk_blog, desk_view, json_failure
+from .views import question_cards
 
 
 @desk_view
@@ -64,10 +66,25 @@ def desk_state(request: HttpRequest, slug: str) -> JsonResponse:
         if entry.modified_at >= changed_after:
             item["html"] = render_to_string("desk/_entry.html", {"entry": entry, "blog": blog}, request=request)
         items.append(item)
+    quiet = selectors.quiet_since(blog=blog)
     return JsonResponse({
         "now": f"{now:.6f}",
         "blog": {"status": blog.status, "seq": blog.last_seq, "title": blog.title},
         "reader_count": channel.reader_count(blog.slug),
         "waiting": sum(1 for e in entries if e.status == "draft" and e.awaiting_approval),
         "entries": items,
+        "quiet_since": quiet.isoformat() if quiet else None,
+        "questions": _questions(request, blog, role),
     })
+
+
+def _questions(request: HttpRequest, blog, role: str) -> list[dict] | None:
+    """Pending reader questions with their cards, oldest first (reporters
+    and editors only; contributors get null). Asking makes no reader event,
+    so this poll is how a question reaches the desk."""
+    if role not in {Role.EDITOR, Role.REPORTER}:
+        return None
+    return [
+        {"id": q.pk, "html": render_to_string("desk/_question.html", {"question": q, "blog": blog}, request=request)}
+        for q in question_cards(blog)
+    ]
