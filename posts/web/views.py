@@ -87,7 +87,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _bad_request(message: str) -> HttpResponse:
-    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+    response = HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = ERROR_CACHE_CONTROL
+    return response
 
 
 @reader_view
