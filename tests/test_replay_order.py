@@ -54,7 +54,7 @@ def test_the_live_page_reads_oldest_first_and_keeps_the_order_across_pages(clien
 def test_the_newest_first_page_offers_the_toggle_and_stays_as_it_was(client, blog, seven):
     html = client.get(f"/live/{blog.slug}/").content.decode()
     assert _ids(html) == [e.pk for e in reversed(seven[-3:])]
-    assert 'href="/live/{}/?order=oldest"'.format(blog.slug) in html and "Oldest first" in html
+    assert f'href="/live/{blog.slug}/?order=oldest"' in html and "Oldest first" in html
     assert 'aria-current="true" data-order="newest"' in html
     assert client.get(f"/live/{blog.slug}/?order=newest").content.decode().count("<article") == 3
 
