@@ -24,6 +24,18 @@ pytestmark = pytest.mark.browser
 SIZES = [(1280, 900), (390, 844)]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_question_rates():
+    """The per-address counters live in the cache (Redis in the PostgreSQL
+    pass), which outlives a test: start each test with none."""
+    from django.core.cache import cache
+
+    from posts.web.questions import rate_key
+
+    cache.delete_many([rate_key(a) for a in ("127.0.0.1", "198.51.100.7")])
+    yield
+
+
 def _context(browser, live_url, width, height, **options):
     context = browser.new_context(viewport={"width": width, "height": height}, base_url=live_url, **options)
     context.set_default_timeout(10_000)

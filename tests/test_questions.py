@@ -23,6 +23,18 @@ from .factories import make_blog
 SECRET = "Is the mayor resigning tonight"  # stands out on any surface it leaks to
 
 
+@pytest.fixture(autouse=True)
+def _fresh_question_rates():
+    """The per-address counters live in the cache (Redis in the PostgreSQL
+    pass), which outlives a test: start each test with none."""
+    from django.core.cache import cache
+
+    from posts.web.questions import rate_key
+
+    cache.delete_many([rate_key(a) for a in ("127.0.0.1", "198.51.100.7")])
+    yield
+
+
 @pytest.fixture
 def open_blog(editor):
     return make_blog(editor=editor, title="Budget night", questions_enabled=True)

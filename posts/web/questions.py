@@ -50,11 +50,15 @@ def check_origin(request: HttpRequest) -> None:
         raise NotAllowed("Questions are sent from this site's live page only.", code=ErrorCode.NOT_ALLOWED)
 
 
+def rate_key(address: str | None) -> str:
+    return f"question-rate:{address or '-'}"
+
+
 def throttle(request: HttpRequest, slug: str) -> None:
     """Count this post against the sender's address; :class:`TooMany` past
     the limit. A cache that is down lets posts through (logged)."""
     window = settings.LIVEBLOG_QUESTIONS_WINDOW_SECONDS
-    key = f"question-rate:{client_ip(request) or '-'}"
+    key = rate_key(client_ip(request))
     try:
         cache.add(key, 0, timeout=window)
         count = cache.incr(key)
