@@ -271,10 +271,14 @@ def test_the_desk_lists_waiting_questions_and_its_state_poll_brings_new_ones(ope
     desk = _desk(editor)
     page = desk.get(f"/desk/blogs/{open_blog.slug}/").content.decode()
     assert "Reader questions" in page and "First?" in page and "Ana" in page
+    since = desk.get(f"/desk/blogs/{open_blog.slug}/state/?since=0").json()["now"]
+    Question.objects.update(created_at=timezone.now() - timedelta(seconds=5))  # asked before that poll
     services.question_ask(blog=open_blog, body="Second?")
-    state = desk.get(f"/desk/blogs/{open_blog.slug}/state/?since=0").json()
-    assert [("Second?" in q["html"]) for q in state["questions"]] == [False, True]
-    assert "A reader" in state["questions"][1]["html"]
+    state = desk.get(f"/desk/blogs/{open_blog.slug}/state/?since={since}").json()
+    assert [sorted(q) for q in state["questions"]] == [["id"], ["html", "id"]], "a card only for the new one"
+    assert "Second?" in state["questions"][1]["html"] and "A reader" in state["questions"][1]["html"]
+    everything = desk.get(f"/desk/blogs/{open_blog.slug}/state/?since=0").json()["questions"]
+    assert ["First?" in everything[0]["html"], "Second?" in everything[1]["html"]] == [True, True]
     assert _desk(contributor).get(f"/desk/blogs/{open_blog.slug}/state/?since=0").json()["questions"] is None
     assert "First?" not in _desk(contributor).get(f"/desk/blogs/{open_blog.slug}/").content.decode()
 
@@ -335,3 +339,12 @@ def test_handled_questions_are_deleted_after_their_keep_and_pending_ones_wait(op
     assert report["questions_handled"] == 2
     assert set(Question.objects.values_list("body", flat=True)) == {"Recent dismissed", "Still waiting"}
     assert Entry.objects.filter(pk=entry.pk, status="published").exists(), "the answer stays published"
+
+
+def test_a_legal_erase_of_an_answer_erases_the_question_it_quoted(open_blog, reporter, editor):
+    question = services.question_ask(blog=open_blog, body=SECRET, name="Whistle")
+    entry = services.question_answer(question=question, user=reporter, body="No.")
+    services.entry_erase(entry=entry, user=editor, reason="Court order 12/2026")
+    question.refresh_from_db()
+    assert (question.name, question.body, question.status) == ("", "", "answered")
+    assert not Question.objects.filter(body__contains=SECRET).exists()

@@ -176,7 +176,7 @@ def desk_blogs(*, user) -> tuple[list[Blog], list[Blog]]:
     each. Superusers and newsroom-role holders can write on any blog, so
     they get the others too (capped); readers without a role get none.
     """
-    from django.db.models import Case, IntegerField, Value, When
+    from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
 
     rank = Case(
         When(status=Blog.Status.LIVE, then=Value(0)),
@@ -191,8 +191,17 @@ def desk_blogs(*, user) -> tuple[list[Blog], list[Blog]]:
     waiting = Count(
         "entries", filter=Q(entries__status=Entry.Status.DRAFT, entries__awaiting_approval=True), distinct=True
     )
-    asked = Count("questions", filter=Q(questions__status=Question.Status.PENDING), distinct=True)
-    last_entry = Max("entries__published_at", filter=Q(entries__status=Entry.Status.PUBLISHED))
+    # Subqueries, not more joins: a join of entries × questions would grow
+    # with the product of the two on a long blog.
+    asked = Subquery(
+        Question.objects.filter(blog=OuterRef("pk"), status=Question.Status.PENDING)
+        .values("blog").annotate(n=Count("pk")).values("n"),
+        output_field=IntegerField(),
+    )
+    last_entry = Subquery(
+        Entry.objects.filter(blog=OuterRef("pk"), status=Entry.Status.PUBLISHED)
+        .order_by("-published_at").values("published_at")[:1]
+    )
     ordered = Blog.objects.annotate(
         rank=rank, waiting=waiting, questions_waiting=asked, last_entry_at=last_entry,
     ).order_by("rank", "-created_at", "-id")

@@ -296,7 +296,7 @@
         notice.appendChild(link);
       }
     }
-    applyQuestions(state.questions);
+    if (applyQuestions(state.questions)) missing = true;
     applyQuiet(state.quiet_since);
     since = missing ? "0" : state.now;
     if (missing) scheduleRefresh(0);
@@ -304,15 +304,18 @@
 
   /* Reader questions arrive only through the state poll (asking makes no
      reader event). New ones are appended; handled ones leave, unless a
-     reporter is typing an answer to it here. */
+     reporter is typing an answer to it here. True when a card is missing
+     and the next poll must ask for all of them. */
   function applyQuestions(questions) {
     var list = document.getElementById("questions-list");
-    if (!list || !questions) return;
+    if (!list || !questions) return false;
     var seen = {};
     var added = 0;
+    var missing = false;
     questions.forEach(function (item) {
       seen[item.id] = true;
       if (list.querySelector('[data-question-id="' + item.id + '"]')) return;
+      if (!item.html) { missing = true; return; } // asked before the last poll: ask for every card
       var node = fragment(item.html);
       if (!node) return;
       list.appendChild(node);
@@ -327,6 +330,7 @@
     var count = document.getElementById("questions-count");
     if (count) count.textContent = String(list.querySelectorAll("[data-question-id]").length);
     if (added) announce(added === 1 ? "A reader sent a question." : added + " reader questions arrived.");
+    return missing;
   }
 
   function applyQuiet(quietSince) {
