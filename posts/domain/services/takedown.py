@@ -9,7 +9,16 @@ from django.db.models import Q
 from liveblog.metrics import timed_service
 from posts.domain import permissions
 from posts.domain.errors import Conflict, ErrorCode, Invalid
-from posts.domain.models import Blog, Entry, EntryRevision, Erasure, Event, Question, WebhookAttempt, WebhookDelivery
+from posts.domain.models import (
+    Blog,
+    Entry,
+    EntryRevision,
+    Erasure,
+    Event,
+    Question,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from posts.domain.serializers import entry_dict
 from posts.domain.text import clean_text
 
