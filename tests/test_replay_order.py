@@ -118,3 +118,40 @@ def test_the_api_refuses_a_bad_order_or_a_cursor_of_the_other_order(blog, seven,
     response = Client().get(f"/api/blogs/{blog.slug}/entries", params)
     assert response.status_code == status, response.content
     assert response.json()["field"] == field
+
+
+def _bulk_entries(blog, count: int) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from posts.domain.models import Entry
+
+    start = timezone.now() - timedelta(hours=5)
+    Entry.objects.bulk_create([
+        Entry(blog=blog, body=f"Bulk {n}", body_html=f"<p>Bulk {n}</p>", body_text=f"Bulk {n}",
+              status=Entry.Status.PUBLISHED, published_at=start + timedelta(seconds=n))
+        for n in range(count)
+    ])
+
+
+def test_an_oldest_first_page_costs_the_same_queries_on_a_short_or_long_blog_and_none_when_cached(
+    client, editor, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from .factories import make_blog
+
+    costs = {}
+    for size in (10, 2000):
+        blog = make_blog(editor=editor, title=f"Blog of {size}")
+        _bulk_entries(blog, size)
+        with CaptureQueriesContext(connection) as miss:
+            assert client.get(f"/live/{blog.slug}/?order=oldest").status_code == 200
+        with CaptureQueriesContext(connection) as hit:
+            assert client.get(f"/live/{blog.slug}/?order=oldest").status_code == 200
+        costs[size] = (len(miss), len(hit))
+    print(f"\noldest-first page, queries (miss, hit): 10 entries {costs[10]}, 2,000 entries {costs[2000]}")
+    assert costs[10] == costs[2000]
+    assert costs[10][1] == 0
