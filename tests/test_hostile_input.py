@@ -52,7 +52,7 @@ NOT_FREE_TEXT = {
     ("WebhookPartner", "url"), ("WebhookPartner", "secret"), ("WebhookPartner", "pause_reason"),
     ("WebhookDelivery", "msg_id"), ("WebhookDelivery", "status"), ("WebhookDelivery", "last_error"),
     ("WebhookAttempt", "error"), ("PushSubscription", "endpoint"), ("PushSubscription", "p256dh"),
-    ("PushSubscription", "auth"),
+    ("PushSubscription", "auth"), ("Question", "status"),
     ("Erasure", "blog_slug"), ("Erasure", "erased_by_name"),  # copied from the blog and the user
     # Checked forms, not free text: a URL, a label of the configured scale, a
     # language tag, an admin-only URL; idempotency keys are never shown.
