@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from liveblog import scheduler
 from posts.domain import services
-from posts.domain.models import Blog, Entry, Question, Role
+from posts.domain.models import Blog, Entry, Event, Question, Role
 
 from .a11y import assert_no_axe_violations
 from .factories import AuthorFactory, make_blog, make_entry
@@ -128,10 +128,15 @@ def test_the_countdown_shows_then_the_blog_opens_by_itself(browser, live_url, ed
     runner = scheduler.Runner().start()
     try:
         page.locator("main[data-slug][data-live='true']").wait_for(timeout=20_000)
+        on_page = (timezone.now() - opens_at).total_seconds()
     finally:
         runner.stop()
     blog.refresh_from_db()
     assert blog.status == Blog.Status.LIVE
+    opened = Event.objects.get(blog=blog, type="blog.opened").created_at
+    late = (opened - opens_at).total_seconds()
+    print(f"\nscheduled opening at {width}px: opened {late:.2f}s after its time, reader page live after {on_page:.2f}s")
+    assert 0 <= late < 2 and on_page < 6
     assert "Prepared before the start." in page.locator("[data-timeline]").inner_text()
     assert_no_axe_violations(page, f"the live page after opening at {width}px")
     context.close()
