@@ -248,6 +248,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1}
 LIVEBLOG_MAX_BODY_CHARS = int(os.environ.get("LIVEBLOG_MAX_BODY_CHARS", "20000"))
 LIVEBLOG_MAX_HEADLINE_CHARS = 200
 LIVEBLOG_PAGE_SIZE = int(os.environ.get("LIVEBLOG_PAGE_SIZE", "20"))
+# Reader questions (docs/questions.md): longest question, and how many one
+# address may send per window.
+LIVEBLOG_QUESTION_MAX_CHARS = int(os.environ.get("LIVEBLOG_QUESTION_MAX_CHARS", "1000"))
+LIVEBLOG_QUESTIONS_PER_ADDRESS = int(os.environ.get("LIVEBLOG_QUESTIONS_PER_ADDRESS", "5"))
+LIVEBLOG_QUESTIONS_WINDOW_SECONDS = int(os.environ.get("LIVEBLOG_QUESTIONS_WINDOW_SECONDS", "600"))
+# A live blog with no new entry for this long is flagged on the desk (0: never).
+LIVEBLOG_QUIET_MINUTES = float(os.environ.get("LIVEBLOG_QUIET_MINUTES", "30"))
 LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE = env_bool("LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE", False)
 # Fact-check verdicts, best first (comma-separated). ClaimReview's ratingValue
 # counts from the worst (1) to the best (len), as Google's fact-check markup
@@ -386,6 +393,8 @@ LIVEBLOG_RETAIN_GIVEN_UP_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_GIVEN_UP_D
 LIVEBLOG_RETAIN_PUSH_AFTER_CLOSE_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_PUSH_AFTER_CLOSE_DAYS", "7"))
 LIVEBLOG_RETAIN_IDEMPOTENCY_KEYS_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_IDEMPOTENCY_KEYS_DAYS", "2"))
 LIVEBLOG_RETAIN_LOGIN_RECORDS_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_LOGIN_RECORDS_DAYS", "30"))
+# Answered or dismissed reader questions (pending ones wait for the desk).
+LIVEBLOG_RETAIN_QUESTIONS_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_QUESTIONS_DAYS", "30"))
 LIVEBLOG_RETENTION_SECONDS = float(os.environ.get("LIVEBLOG_RETENTION_SECONDS", "3600"))
 LIVEBLOG_RETENTION_BATCH = int(os.environ.get("LIVEBLOG_RETENTION_BATCH", "500"))
 LIVEBLOG_RETENTION_MAX_ROWS = int(os.environ.get("LIVEBLOG_RETENTION_MAX_ROWS", "100000"))

@@ -5,14 +5,16 @@ replay and webhook bodies — validates against it."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from pydantic import TypeAdapter
 
 from posts.domain import services
 from posts.domain.events import SCHEMAS, EntryDeleted, WebhookBody, event_message
-from posts.domain.models import Event
+from posts.domain.models import Blog, Event
 from posts.web.api.schemas import UpdatesOut
 from tests.factories import make_entry
 
@@ -26,6 +28,13 @@ def emitted(live_url, blog, editor, reporter, settings):
     partner = Recorder()
     before = Event.objects.filter(blog=blog).count()  # the blog's creation, before the partner
     services.webhook_partner_create(user=editor, url=f"{partner.url}/hook")
+    # The fixture's blog is live; make it the draft it was, scheduled to open.
+    Blog.objects.filter(pk=blog.pk).update(status=Blog.Status.DRAFT, coverage_start=None)
+    blog.refresh_from_db()
+    opens_at = timezone.now() + timedelta(hours=1)
+    services.blog_update(blog=blog, user=editor, opens_at=opens_at)  # blog.updated
+    services.open_due_blogs(now=opens_at)  # blog.opened
+    blog.refresh_from_db()
     entry = make_entry(blog=blog, user=reporter, body="Turnout is **61%**.", key_event=True)  # entry.published
     services.entry_edit(entry=entry, user=reporter, version=entry.version, body="Turnout is 62%.")  # entry.updated
     doomed = make_entry(blog=blog, user=reporter, body="A mistake.")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from posts.domain import services
 from posts.domain.errors import Invalid
-from posts.domain.models import Author, Blog, Entry, Erasure, Event, WebhookPartner
+from posts.domain.models import Author, Blog, Entry, Erasure, Event, Question, WebhookPartner
 from posts.domain.text import clean_text, scrub
 from tests.factories import make_blog, make_entry
 
@@ -43,6 +43,7 @@ WRITTEN = {
     ("Erasure", "reason"),
     ("Entry", "claim"), ("Entry", "claimant"),  # a fact check
     ("Entry", "review_note"),  # an editor's note sending a draft back
+    ("Question", "name"), ("Question", "body"),  # a reader's question (no log-in)
 }
 NOT_FREE_TEXT = {
     ("Blog", "slug"), ("Blog", "status"), ("Membership", "role"), ("Author", "role"),
@@ -51,7 +52,7 @@ NOT_FREE_TEXT = {
     ("WebhookPartner", "url"), ("WebhookPartner", "secret"), ("WebhookPartner", "pause_reason"),
     ("WebhookDelivery", "msg_id"), ("WebhookDelivery", "status"), ("WebhookDelivery", "last_error"),
     ("WebhookAttempt", "error"), ("PushSubscription", "endpoint"), ("PushSubscription", "p256dh"),
-    ("PushSubscription", "auth"),
+    ("PushSubscription", "auth"), ("Question", "status"),
     ("Erasure", "blog_slug"), ("Erasure", "erased_by_name"),  # copied from the blog and the user
     # Checked forms, not free text: a URL, a label of the configured scale, a
     # language tag, an admin-only URL; idempotency keys are never shown.
@@ -202,12 +203,14 @@ def _read_everything(client: Client, blog: Blog, entry_ids: list[int]) -> None:
 @given(
     title=HOSTILE, standfirst=HOSTILE, headline=HOSTILE, body=HOSTILE, edit=HOSTILE,
     note=HOSTILE, partner=HOSTILE, display=HOSTILE, reason=HOSTILE, claim=HOSTILE, review=HOSTILE,
+    asker=HOSTILE, question=HOSTILE,
 )
 def test_any_unicode_in_every_text_field_never_breaks_a_surface(
     transactional_db, client, editor, settings, title, standfirst, headline, body, edit, note, partner, display, reason,
-    claim, review,
+    claim, review, asker, question,
 ):
     settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE = False
+    settings.LIVEBLOG_QUESTIONS_PER_ADDRESS = 10**9  # every example comes from one address
     _, key = services.token_create(user=editor)
     statuses = []
 
@@ -226,6 +229,12 @@ def test_any_unicode_in_every_text_field_never_breaks_a_surface(
     created = write("post", "/api/blogs", {"title": title or "t", "standfirst": standfirst, "status": "live"})
     blog = Blog.objects.get(slug=created.json()["slug"]) if created.status_code == 201 else make_blog(editor=editor)
     write("patch", f"/api/blogs/{blog.slug}", {"title": title or "t", "standfirst": standfirst})
+    write("patch", f"/api/blogs/{blog.slug}", {"questions_enabled": True})
+    asked = client.post(f"/live/{blog.slug}/questions", json.dumps({"name": asker, "body": question or "q"}),
+                        content_type="application/json")
+    assert asked.status_code in {202, 413, 422}, asked.content[:300]
+    if asked.status_code == 422:
+        assert asked.json()["field"] in {"name", "body"}, asked.content
     try:
         services.author_ensure(username=editor.username, display_name=display)
         Author.objects.filter(user=editor).update(display_name=clean_text(display, field="display_name").strip())
@@ -247,6 +256,8 @@ def test_any_unicode_in_every_text_field_never_breaks_a_surface(
         services.entry_return(entry=draft, user=editor, note=review or "n")
     except Invalid as refused:
         assert refused.field == "note"
+    for pending in Question.objects.filter(blog=blog):
+        ids.append(services.question_answer(question=pending, user=editor, body="An answer.").pk)
     entry = Entry.objects.get(pk=ids[0])
     write("patch", f"/api/blogs/{blog.slug}/entries/{entry.pk}", {"version": entry.version, "body": edit or "e", "headline": edit})
     closed = write("post", f"/api/blogs/{blog.slug}/close", {"body": note or "n", "headline": note})
@@ -260,7 +271,8 @@ def test_any_unicode_in_every_text_field_never_breaks_a_surface(
     for text in [blog.title, blog.standfirst,
                  *Entry.objects.filter(blog=blog).values_list("headline", "body", "claim", "claimant", "review_note"),
                  *WebhookPartner.objects.values_list("name", flat=True), *Author.objects.values_list("display_name", flat=True),
-                 *Erasure.objects.values_list("reason", flat=True)]:
+                 *Erasure.objects.values_list("reason", flat=True),
+                 *Question.objects.values_list("name", "body")]:
         for value in (text if isinstance(text, tuple) else (text,)):
             assert scrub(value) == value
     for event in Event.objects.filter(blog=blog):

@@ -34,7 +34,10 @@ def chunked(items: Iterable, size: int) -> Iterator[list]:
 
 
 def is_push_worthy(event: Event) -> bool:
-    """Readers are woken for a newly published key event or closing note."""
+    """Readers are woken for a newly published key event or closing note,
+    and for the start of a blog they waited for (``blog.opened``)."""
+    if event.type == Event.Type.BLOG_OPENED:
+        return True
     if event.type != Event.Type.ENTRY_PUBLISHED:
         return False
     entry = event.payload.get("entry") or {}
@@ -63,7 +66,7 @@ def fan_out(event_id: int) -> FanOut | None:
     slug = event.blog.slug
     publish_live(event)
     cache.invalidate_blog(slug=slug, seq=event.seq)
-    if event.type in (Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED):
+    if event.type in (Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED, Event.Type.BLOG_OPENED):
         cache.forget_blog_state(slug)
     if event.type == Event.Type.ENTRY_DELETED:  # a takedown: no stored copy may outlive it
         cache.purge_blog_responses(slug)

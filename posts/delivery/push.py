@@ -78,6 +78,14 @@ def notification_for(event: Event) -> dict:
     """The JSON the service worker shows (see static/push/sw.js)."""
     entry = event.payload.get("entry") or {}
     blog = event.blog
+    if event.type == Event.Type.BLOG_OPENED:
+        return {
+            "title": blog.title,
+            "body": "The live blog has started.",
+            "url": f"{settings.LIVEBLOG_SITE_URL}/live/{blog.slug}/",
+            "tag": f"{blog.slug}-opened",
+            "seq": event.seq,
+        }
     text = entry.get("headline") or " ".join((entry.get("body") or "").split())[:160]
     closing = entry.get("kind") == "closing"
     return {

@@ -32,11 +32,15 @@ class ErrorCode(StrEnum):
     ENTRY_DELETED = "entry_deleted"
     NOT_A_DRAFT = "not_a_draft"
     IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight"
+    QUESTIONS_CLOSED = "questions_closed"
+    QUESTION_HANDLED = "question_handled"
     # 422: a value is wrong
     INVALID = "invalid"
     INVALID_CURSOR = "invalid_cursor"
     NOT_TEAM_MEMBER = "not_team_member"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    # 429: too many, wait
+    RATE_LIMITED = "rate_limited"
     # 5xx: ours, not the request's
     NOT_IMPLEMENTED = "not_implemented"  # oEmbed: a format other than JSON
     SERVER_ERROR = "server_error"
@@ -113,3 +117,14 @@ class IdempotencyKeyInFlight(Conflict):
     """The first request with this Idempotency-Key has not answered yet."""
 
     default_code = ErrorCode.IDEMPOTENCY_IN_FLIGHT
+
+
+class TooMany(ServiceError):
+    """Too many requests from one place; ``retry_after`` seconds to wait."""
+
+    status_code = 429
+    default_code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after

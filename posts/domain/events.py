@@ -76,6 +76,8 @@ class BlogSummaryShape(Shape):
     coverage_start: datetime | None
     coverage_end: datetime | None
     language: str
+    opens_at: datetime | None = Field(description="A draft blog scheduled to open then (null otherwise).")
+    questions_enabled: bool = Field(description="Readers may send questions (POST /live/<slug>/questions).")
     url: str = URL
     seq: int = Field(ge=0)
 
@@ -116,8 +118,15 @@ class BlogClosed(_Event):
     blog: BlogShape
 
 
+class BlogOpened(_Event):
+    """A blog scheduled to open went live (by the clock or an editor)."""
+
+    type: Literal["blog.opened"]
+    blog: BlogShape
+
+
 EventMessage = Annotated[
-    EntryPublished | EntryUpdated | EntryDeleted | BlogUpdated | BlogClosed,
+    EntryPublished | EntryUpdated | EntryDeleted | BlogUpdated | BlogClosed | BlogOpened,
     Field(discriminator="type"),
 ]
 """One event on the wire (``Event.message``)."""
@@ -128,6 +137,7 @@ SCHEMAS: dict[str, type[_Event]] = {
     "entry.deleted": EntryDeleted,
     "blog.updated": BlogUpdated,
     "blog.closed": BlogClosed,
+    "blog.opened": BlogOpened,
 }
 
 event_message = TypeAdapter(EventMessage)

@@ -71,6 +71,12 @@ class Blog(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
     coverage_start = models.DateTimeField(null=True, blank=True)
     coverage_end = models.DateTimeField(null=True, blank=True)
+    # A draft blog scheduled to open: its public page counts down to this
+    # time, and the scheduler takes it live then (docs/scheduler.md). Null
+    # once open.
+    opens_at = models.DateTimeField(null=True, blank=True)
+    # Readers may send questions from the live page (docs/questions.md).
+    questions_enabled = models.BooleanField(default=False)
     # BCP 47 tag of the coverage (feeds, structured data, the page's lang).
     language = models.CharField(max_length=35, default=default_language)
     # The last event sequence number handed out; bumped in the same
@@ -87,6 +93,9 @@ class Blog(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["opens_at"], condition=Q(status="draft", opens_at__isnull=False), name="blog_opening_due"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -97,6 +106,11 @@ class Blog(models.Model):
     @property
     def is_closed(self) -> bool:
         return self.status == self.Status.CLOSED
+
+    @property
+    def is_upcoming(self) -> bool:
+        """A draft scheduled to open: public as a countdown, nothing more."""
+        return self.status == self.Status.DRAFT and self.opens_at is not None
 
 
 class Membership(models.Model):
@@ -321,6 +335,7 @@ class Event(models.Model):
         ENTRY_DELETED = "entry.deleted"
         BLOG_UPDATED = "blog.updated"
         BLOG_CLOSED = "blog.closed"
+        BLOG_OPENED = "blog.opened"
 
     blog = models.ForeignKey(Blog, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveBigIntegerField()
@@ -506,3 +521,40 @@ class Erasure(models.Model):
 
     def __str__(self) -> str:
         return f"entry {self.entry_id} on {self.blog_slug}, erased {self.erased_at:%Y-%m-%d %H:%M} by {self.erased_by_name}"
+
+
+class Question(models.Model):
+    """A reader's question to the newsroom (docs/questions.md). Never public
+    while pending: it reaches readers only quoted in the entry that answers it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        ANSWERED = "answered", "Answered"
+        DISMISSED = "dismissed", "Dismissed"
+
+    blog = models.ForeignKey(Blog, on_delete=models.CASCADE, related_name="questions")
+    # The reader's chosen name; empty: quoted as "a reader".
+    name = models.CharField(max_length=80, blank=True)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    answer = models.ForeignKey(Entry, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["blog", "status", "created_at"], name="question_queue"),
+            # Retention finds handled questions past their keep (posts/domain/retention.py).
+            models.Index(fields=["handled_at"], name="question_handled"),
+        ]
+
+    def __str__(self) -> str:
+        return f"question {self.pk} on {self.blog_id} ({self.status})"
+
+    @property
+    def asker(self) -> str:
+        return self.name or "a reader"

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from .models import Blog, IdempotencyKey, PushSubscription, WebhookAttempt, WebhookDelivery
+from .models import Blog, IdempotencyKey, PushSubscription, Question, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,12 @@ def _login_failures(keep: timedelta) -> QuerySet:
     return AccessFailureLog.objects.filter(attempt_time__lt=timezone.now() - keep)
 
 
+def _handled_questions(keep: timedelta) -> QuerySet:
+    # Answered or dismissed: an answer lives on in its entry's quote; the
+    # reader's name and words need not be kept beside it. Pending ones wait.
+    return Question.objects.filter(handled_at__lt=timezone.now() - keep).exclude(status=Question.Status.PENDING)
+
+
 RULES: list[Rule] = [
     Rule("webhook_attempts", "LIVEBLOG_RETAIN_WEBHOOK_ATTEMPTS_DAYS", _old_attempts),
     Rule("webhook_deliveries_delivered", "LIVEBLOG_RETAIN_DELIVERED_DAYS", _delivered),
@@ -92,6 +98,7 @@ RULES: list[Rule] = [
     Rule("idempotency_keys", "LIVEBLOG_RETAIN_IDEMPOTENCY_KEYS_DAYS", _idempotency_keys),
     Rule("login_log", "LIVEBLOG_RETAIN_LOGIN_RECORDS_DAYS", _login_records),
     Rule("login_failures", "LIVEBLOG_RETAIN_LOGIN_RECORDS_DAYS", _login_failures),
+    Rule("questions_handled", "LIVEBLOG_RETAIN_QUESTIONS_DAYS", _handled_questions),
 ]
 
 

@@ -4,9 +4,9 @@ queries, whatever the length of the blog."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import F, Max, Prefetch, Q, QuerySet
 
 from .errors import NotFound
 from .models import Author, Blog, Entry, Event
@@ -67,11 +67,24 @@ class EntriesPage:
     next: str | None
 
 
-def entries_page(*, blog: Blog, before: str | None = None, limit: int = 20) -> EntriesPage:
-    """Published entries, newest first, keyset-paginated (O(limit) per page)."""
+ORDERS = ("newest", "oldest")
+"""Timeline orders: ``newest`` first (the live page), ``oldest`` first (replay)."""
+
+
+def entries_page(
+    *, blog: Blog, before: str | None = None, after: str | None = None, limit: int = 20, order: str = "newest"
+) -> EntriesPage:
+    """Published entries, keyset-paginated (O(limit) per page): newest first
+    continuing ``before`` a cursor, or oldest first (replay) continuing
+    ``after`` one. ``next`` is the cursor of the following page."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     qs = published_entries(blog)
-    if before:
+    if order == "oldest":
+        qs = qs.order_by("published_at", "id")
+        if after:
+            when, entry_id = decode_cursor(after)
+            qs = qs.filter(Q(published_at__gt=when) | Q(published_at=when, id__gt=entry_id))
+    elif before:
         when, entry_id = decode_cursor(before)
         qs = qs.filter(Q(published_at__lt=when) | Q(published_at=when, id__lt=entry_id))
     rows = list(qs[: limit + 1])
@@ -127,6 +140,11 @@ def public_blog(slug: str) -> Blog | None:
     return Blog.objects.filter(slug=slug).exclude(status=Blog.Status.DRAFT).first()
 
 
+def upcoming_blog(slug: str) -> Blog | None:
+    """A draft blog scheduled to open (public as a countdown only)."""
+    return Blog.objects.filter(slug=slug, status=Blog.Status.DRAFT, opens_at__isnull=False).first()
+
+
 def public_blogs(*, limit: int = 50) -> list[Blog]:
     """Live blogs first, then recently closed ones."""
     live = list(Blog.objects.filter(status=Blog.Status.LIVE).order_by("-coverage_start", "-id")[:limit])
@@ -158,7 +176,7 @@ def desk_blogs(*, user) -> tuple[list[Blog], list[Blog]]:
     each. Superusers and newsroom-role holders can write on any blog, so
     they get the others too (capped); readers without a role get none.
     """
-    from django.db.models import Case, IntegerField, Value, When
+    from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
 
     rank = Case(
         When(status=Blog.Status.LIVE, then=Value(0)),
@@ -168,14 +186,69 @@ def desk_blogs(*, user) -> tuple[list[Blog], list[Blog]]:
     )
     from django.db.models import Count
 
+    from .models import Question
+
     waiting = Count(
         "entries", filter=Q(entries__status=Entry.Status.DRAFT, entries__awaiting_approval=True), distinct=True
     )
-    ordered = Blog.objects.annotate(rank=rank, waiting=waiting).order_by("rank", "-created_at", "-id")
+    # Subqueries, not more joins: a join of entries × questions would grow
+    # with the product of the two on a long blog.
+    asked = Subquery(
+        Question.objects.filter(blog=OuterRef("pk"), status=Question.Status.PENDING)
+        .values("blog").annotate(n=Count("pk")).values("n"),
+        output_field=IntegerField(),
+    )
+    last_entry = Subquery(
+        Entry.objects.filter(blog=OuterRef("pk"), status=Entry.Status.PUBLISHED)
+        .order_by("-published_at").values("published_at")[:1]
+    )
+    ordered = Blog.objects.annotate(
+        rank=rank, waiting=waiting, questions_waiting=asked, last_entry_at=last_entry,
+    ).order_by("rank", "-created_at", "-id")
     mine = list(ordered.filter(memberships__user=user))
     has_role = user.is_superuser or Author.objects.filter(user=user).exists()
     others = list(ordered.exclude(pk__in=[b.pk for b in mine])[:100]) if has_role else []
+    for blog in [*mine, *others]:
+        blog.quiet_since = _quiet_since(blog, blog.last_entry_at)
     return mine, others
+
+
+def _quiet_since(blog: Blog, last_entry_at: datetime | None) -> datetime | None:
+    from django.conf import settings
+    from django.utils import timezone
+
+    minutes = settings.LIVEBLOG_QUIET_MINUTES
+    if blog.status != Blog.Status.LIVE or minutes <= 0:
+        return None
+    since = last_entry_at or blog.coverage_start
+    if since is None or timezone.now() - since < timedelta(minutes=minutes):
+        return None
+    return since
+
+
+def quiet_since(*, blog: Blog) -> datetime | None:
+    """When a live blog last had a new entry (or opened), if that is longer
+    ago than ``LIVEBLOG_QUIET_MINUTES``: the desk flags it. Else None."""
+    last = blog.entries.filter(status=Entry.Status.PUBLISHED).aggregate(at=Max("published_at"))["at"]
+    return _quiet_since(blog, last)
+
+
+def pending_questions(*, blog: Blog, limit: int = 200) -> list:
+    """Readers' questions waiting for the desk, oldest first (desk only:
+    never on a public surface)."""
+    from .models import Question
+
+    return list(Question.objects.filter(blog=blog, status=Question.Status.PENDING).order_by("created_at", "id")[:limit])
+
+
+def desk_question(*, blog: Blog, question_id: int):
+    """A question of this blog, any status, or :class:`NotFound`."""
+    from .models import Question
+
+    question = Question.objects.select_related("blog").filter(blog=blog, pk=question_id).first()
+    if question is None:
+        raise NotFound("This question no longer exists (it may have been deleted after it was handled).")
+    return question
 
 
 def blog_webhook_partners(*, blog: Blog) -> list:

@@ -62,6 +62,8 @@ def blog_dict(blog: Blog, *, pinned: Entry | None = None, key_events: list[Entry
         "coverage_start": iso(blog.coverage_start),
         "coverage_end": iso(blog.coverage_end),
         "language": blog.language,
+        "opens_at": iso(blog.opens_at),
+        "questions_enabled": blog.questions_enabled,
         "url": absolute_url(f"/live/{blog.slug}/"),
         "seq": blog.last_seq,
         "pinned": entry_dict(pinned) if pinned is not None else None,

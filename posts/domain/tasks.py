@@ -7,10 +7,11 @@ from celery import shared_task
 
 @shared_task(ignore_result=True)
 def publish_scheduled_task() -> int:
-    """Publish scheduled entries whose time has come (exactly once each)."""
+    """Open scheduled blogs, then publish scheduled entries, whose time has
+    come (exactly once each); returns how many in all."""
     from posts.domain import services  # HackSoft: the task imports the service in its body
 
-    return services.publish_due_entries()
+    return services.open_due_blogs() + services.publish_due_entries()
 
 
 @shared_task(ignore_result=True)

@@ -91,8 +91,9 @@ class BlogForm(ServiceForm):
                 user=user, title=data["title"], standfirst=data.get("standfirst", ""),
                 status=data["status"], slug=data.get("slug") or None,
                 coverage_start=data.get("coverage_start"), language=data.get("language") or None,
+                opens_at=data.get("opens_at"), questions_enabled=bool(data.get("questions_enabled")),
             )
-        editable = {"title", "standfirst", "status", "coverage_start", "language"}
+        editable = {"title", "standfirst", "status", "coverage_start", "language", "opens_at", "questions_enabled"}
         fields = {k: data[k] for k in self.changed_data if k in editable}
         return services.blog_update(blog=Blog.objects.get(pk=self.instance.pk), user=user, **fields)
 
@@ -105,7 +106,10 @@ class BlogAdmin(ServiceAdminMixin, admin.ModelAdmin):
     search_fields = ["title", "slug"]
     readonly_fields = ["last_seq", "coverage_end", "created_at", "modified_at"]
     inlines = [MembershipInline]
-    fields = ["title", "slug", "standfirst", "status", "language", "coverage_start", "coverage_end", "last_seq"]
+    fields = [
+        "title", "slug", "standfirst", "status", "language", "opens_at", "questions_enabled",
+        "coverage_start", "coverage_end", "last_seq",
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         ro = list(super().get_readonly_fields(request, obj))

@@ -86,25 +86,43 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- The live page -------------------------------------------------------------
 
 
+def _bad_request(message: str) -> HttpResponse:
+    response = HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = ERROR_CACHE_CONTROL
+    return response
+
+
 @reader_view
 def live_page(request: HttpRequest, slug: str) -> HttpResponse:
-    before = request.GET.get("before") or None
-    read = _blog_read("live", slug, variant=before or "")
+    """Newest first with ``?before=<cursor>`` for older pages, or oldest
+    first (replay) with ``?order=oldest&after=<cursor>``. Any other order is
+    a 400 saying which ones exist (docs/questions.md#replay)."""
+    order = request.GET.get("order") or "newest"
+    if order not in selectors.ORDERS:
+        return _bad_request(f"There is no order '{order[:40]}' on this page: use ?order=oldest, or leave "
+                            "order out for the newest updates first.")
+    oldest = order == "oldest"
+    cursor = (request.GET.get("after") if oldest else request.GET.get("before")) or None
+    read = _blog_read("live", slug, variant=f"{order}|{cursor or ''}")
 
     def build() -> HttpResponse:
-        blog = _public_blog_or_404(slug)
+        blog = selectors.public_blog(slug)
+        if blog is None:
+            return _upcoming_page(request, slug)
         try:
-            page = selectors.entries_page(blog=blog, before=before, limit=_page_size())
-        except selectors.InvalidCursor:
-            return HttpResponseBadRequest(
-                "That link to older updates is broken. Go back to the latest updates.",
-                content_type="text/plain; charset=utf-8",
+            page = selectors.entries_page(
+                blog=blog, before=None if oldest else cursor, after=cursor if oldest else None,
+                limit=_page_size(), order=order,
             )
-        first_page = before is None
+        except selectors.InvalidCursor:
+            return _bad_request("That link to more updates is broken. Go back to the latest updates.")
+        first_page = cursor is None and not oldest
         pinned = selectors.pinned_entry(blog=blog) if first_page else None
         timeline = [e for e in page.items if pinned is None or e.pk != pinned.pk]
         on_page = {e.pk for e in page.items}
         last_modified = selectors.blog_last_event_at(blog=blog)
+        query = {"order": "oldest", "after": cursor} if oldest else {"before": cursor}
+        canonical_query = "&".join(f"{k}={quote(v)}" for k, v in query.items() if v)
         return _render_blog_page(
             request,
             blog,
@@ -114,11 +132,13 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "entries": timeline,
                 "older_cursor": page.next,
                 "first_page": first_page,
-                "before": before,
-                "canonical_query": f"?before={quote(before)}" if before else "",
+                "oldest": oldest,
+                "before": cursor,
+                "canonical_query": f"?{canonical_query}" if canonical_query else "",
                 "share_entries": [pinned, *timeline] if pinned is not None else timeline,
                 "on_page": on_page,
                 "last_modified": last_modified,
+                "question_form": _question_form_context(blog),
                 "jsonld": (
                     live_page_blocks(blog, entries=page.items, pinned=pinned, modified=last_modified)
                     if first_page else []
@@ -127,6 +147,28 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
         )
 
     return cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)])
+
+
+def _upcoming_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """A draft blog scheduled to open: its title, standfirst and the countdown;
+    never its entries (docs/scheduler.md#scheduled-opening)."""
+    blog = selectors.upcoming_blog(slug)
+    if blog is None:
+        raise Http404("No such live blog.")
+    response = render(request, "posts/upcoming.html", {
+        "blog": blog,
+        "page_url": absolute_url(blog.get_absolute_url()),
+    })
+    return set_last_modified(response, selectors.blog_last_event_at(blog=blog))
+
+
+def _question_form_context(blog: Blog) -> dict | None:
+    """What the "Send a question" form needs, or None where it is not offered."""
+    from django.conf import settings
+
+    if not blog.questions_enabled or blog.status != Blog.Status.LIVE:
+        return None
+    return {"max_chars": settings.LIVEBLOG_QUESTION_MAX_CHARS}
 
 
 @reader_view

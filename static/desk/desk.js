@@ -320,8 +320,52 @@
         notice.appendChild(link);
       }
     }
+    if (applyQuestions(state.questions)) missing = true;
+    applyQuiet(state.quiet_since);
     since = missing ? "0" : state.now;
     if (missing) scheduleRefresh(0);
+  }
+
+  /* Reader questions arrive only through the state poll (asking makes no
+     reader event). New ones are appended; handled ones leave, unless a
+     reporter is typing an answer to it here. True when a card is missing
+     and the next poll must ask for all of them. */
+  function applyQuestions(questions) {
+    var list = document.getElementById("questions-list");
+    if (!list || !questions) return false;
+    var seen = {};
+    var added = 0;
+    var missing = false;
+    questions.forEach(function (item) {
+      seen[item.id] = true;
+      if (list.querySelector('[data-question-id="' + item.id + '"]')) return;
+      if (!item.html) { missing = true; return; } // asked before the last poll: ask for every card
+      var node = fragment(item.html);
+      if (!node) return;
+      list.appendChild(node);
+      localizeClock(node);
+      added++;
+    });
+    list.querySelectorAll("[data-question-id]").forEach(function (el) {
+      if (seen[el.dataset.questionId]) return;
+      if (el.contains(document.activeElement)) return;
+      el.remove();
+    });
+    var count = document.getElementById("questions-count");
+    if (count) count.textContent = String(list.querySelectorAll("[data-question-id]").length);
+    if (added) announce(added === 1 ? "A reader sent a question." : added + " reader questions arrived.");
+    return missing;
+  }
+
+  function applyQuiet(quietSince) {
+    var notice = document.getElementById("quiet-notice");
+    if (!notice) return;
+    notice.hidden = !quietSince;
+    var at = notice.querySelector("[data-quiet-since]");
+    if (quietSince && at) {
+      at.setAttribute("datetime", quietSince);
+      at.textContent = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" }).format(new Date(quietSince));
+    }
   }
 
   function updateWaiting() {
@@ -344,7 +388,7 @@
     if (!window.EventSource) return;
     var source = new EventSource(desk.dataset.eventsUrl);
     var onEvent = function () { scheduleRefresh(30); };
-    ["message", "entry.published", "entry.updated", "entry.deleted", "blog.updated", "blog.closed"]
+    ["message", "entry.published", "entry.updated", "entry.deleted", "blog.updated", "blog.closed", "blog.opened"]
       .forEach(function (type) { source.addEventListener(type, onEvent); });
     source.addEventListener("error", function () { scheduleRefresh(1000); });
   }
@@ -547,7 +591,7 @@
   document.addEventListener("submit", function (event) {
     var form = event.target;
     var kind = form.dataset.deskForm;
-    if (!kind) return;
+    if (!kind) { fillTimezone(form); return; }
     event.preventDefault();
     if (kind === "composer") submitComposer(form, event.submitter);
     else if (kind === "edit") submitEdit(form);

@@ -444,7 +444,7 @@
       applyEntry(message.entry, message.type === "entry.published");
     } else if (message.type === "entry.deleted") {
       removeEntry(message.entry);
-    } else if (message.type === "blog.updated" || message.type === "blog.closed") {
+    } else if (message.type === "blog.updated" || message.type === "blog.closed" || message.type === "blog.opened") {
       applyBlog(message.blog);
     }
   }
@@ -497,7 +497,7 @@
     if (!pollTimer) schedulePoll(pollDelay);
   }
 
-  var EVENT_TYPES = ["entry.published", "entry.updated", "entry.deleted", "blog.updated", "blog.closed"];
+  var EVENT_TYPES = ["entry.published", "entry.updated", "entry.deleted", "blog.updated", "blog.closed", "blog.opened"];
 
   function startSSE() {
     var url = main.getAttribute("data-events-url");

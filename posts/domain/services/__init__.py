@@ -1,7 +1,7 @@
 """Every change a reader can see: one function per change, one transaction
 with its event (docs/architecture.md). Import from here, not the modules."""
 
-from .blogs import blog_close, blog_create, blog_open, blog_update
+from .blogs import blog_close, blog_create, blog_open, blog_update, open_due_blogs
 from .embeds import entry_embeds_capture
 from .entries import (
     entry_approve,
@@ -40,6 +40,7 @@ from .people import (
     token_revoke,
     token_user,
 )
+from .questions import question_answer, question_ask, question_dismiss, quote_question
 from .subscriptions import push_subscribe, push_unsubscribe
 from .takedown import entry_delete, entry_erase, tombstone
 
@@ -70,7 +71,12 @@ __all__ = [
     "entry_submit",
     "generate_secret",
     "hand_off",
+    "open_due_blogs",
     "publish_due_entries",
+    "question_answer",
+    "question_ask",
+    "question_dismiss",
+    "quote_question",
     "push_subscribe",
     "push_unsubscribe",
     "team_remove_member",

@@ -26,6 +26,7 @@ from posts.domain.rendering import render_markdown
 from posts.domain.text import clean_text
 
 from ._writing import (
+    SCHEDULE_GRACE,
     authors_for,
     clean_body,
     clean_headline,
@@ -39,7 +40,8 @@ from .outbox import UNSET, _Unset, blog_event, entry_event, lock_blog, require
 
 # Blog fields services change with save(); last_seq is only ever bumped in SQL.
 BLOG_FIELDS = [
-    "title", "standfirst", "standfirst_html", "status", "coverage_start", "coverage_end", "language", "modified_at",
+    "title", "standfirst", "standfirst_html", "status", "coverage_start", "coverage_end", "language",
+    "opens_at", "questions_enabled", "modified_at",
 ]
 
 
@@ -69,8 +71,11 @@ def blog_create(
     slug: str | None = None,
     coverage_start: datetime | None = None,
     language: str | None = None,
+    opens_at: datetime | None = None,
+    questions_enabled: bool = False,
 ) -> Blog:
-    """``language`` (a BCP 47 tag) defaults to the site's ``LANGUAGE_CODE``."""
+    """``language`` (a BCP 47 tag) defaults to the site's ``LANGUAGE_CODE``;
+    ``opens_at`` schedules a draft to open (docs/scheduler.md)."""
     require(permissions.can_edit_blog, user, None, "Only editors can create blogs.")
     title = clean_text(title or "", field="title").strip()
     standfirst = clean_text(standfirst or "", field="standfirst")
@@ -83,6 +88,8 @@ def blog_create(
     if standfirst and len(standfirst) > settings.LIVEBLOG_MAX_BODY_CHARS:
         raise TooLarge("The standfirst is too long.", field="standfirst")
     language = clean_language(language) if language is not None else default_language()
+    if opens_at is not None:
+        opens_at = clean_opens_at(opens_at, blog=Blog(status=status))
     with transaction.atomic():
         if slug:
             slug = clean_text(slug, field="slug")
@@ -102,6 +109,8 @@ def blog_create(
                     standfirst_html=render_markdown(standfirst or ""),
                     status=status,
                     language=language,
+                    opens_at=opens_at,
+                    questions_enabled=bool(questions_enabled),
                     coverage_start=coverage_start or (now if status == Blog.Status.LIVE else None),
                 )
         except IntegrityError as exc:
@@ -121,10 +130,15 @@ def blog_update(
     status: str | _Unset = UNSET,
     coverage_start: datetime | None | _Unset = UNSET,
     language: str | _Unset = UNSET,
+    opens_at: datetime | None | _Unset = UNSET,
+    questions_enabled: bool | _Unset = UNSET,
 ) -> Blog:
-    """Edit a blog's title, standfirst, language or coverage start; open or reopen it.
+    """Edit a blog's title, standfirst, language or coverage start; open or
+    reopen it; schedule a draft to open at ``opens_at`` (None unschedules);
+    turn readers' questions on or off.
 
     Closing needs a closing note, so it goes through :func:`blog_close`.
+    Opening a scheduled blog (now, by an editor) is ``blog.opened``.
     """
     require(permissions.can_edit_blog, user, blog, "Only editors can change a blog.")
     with transaction.atomic():
@@ -150,6 +164,13 @@ def blog_update(
         if coverage_start is not UNSET:
             changed |= coverage_start != blog.coverage_start
             blog.coverage_start = coverage_start
+        if questions_enabled is not UNSET:
+            changed |= bool(questions_enabled) != blog.questions_enabled
+            blog.questions_enabled = bool(questions_enabled)
+        if opens_at is not UNSET and opens_at != blog.opens_at:
+            blog.opens_at = clean_opens_at(opens_at, blog=blog)
+            changed = True
+        event_type = Event.Type.BLOG_UPDATED
         if status is not UNSET and status != blog.status:
             if status == Blog.Status.CLOSED:
                 raise Invalid("Close a blog with a closing note (POST …/close).", field="status")
@@ -160,15 +181,60 @@ def blog_update(
                     _("A blog that has gone live cannot go back to draft."), code=ErrorCode.BLOG_WENT_LIVE, field="status"
                 )
             if status == Blog.Status.LIVE:
+                if blog.is_upcoming:
+                    event_type = Event.Type.BLOG_OPENED
                 blog.coverage_start = blog.coverage_start or timezone.now()
                 blog.coverage_end = None
+                blog.opens_at = None
             blog.status = status
             changed = True
         if not changed:
             return blog
         blog.save(update_fields=BLOG_FIELDS)
-        blog_event(blog)
+        blog_event(blog, event_type)
     return blog
+
+
+def clean_opens_at(opens_at: datetime | None, *, blog: Blog) -> datetime | None:
+    """A time to open a draft blog: aware, not in the past (a minute of
+    grace is taken as now), or None to unschedule."""
+    if blog.status != Blog.Status.DRAFT:
+        raise Conflict(_("Only a draft blog can be scheduled to open; this one is %(status)s.") % {"status": blog.status},
+                       code=ErrorCode.BLOG_WENT_LIVE, field="opens_at")
+    if opens_at is None:
+        return None
+    if not isinstance(opens_at, datetime) or timezone.is_naive(opens_at):
+        raise Invalid("opens_at needs a date, a time and a time zone (e.g. 2026-11-25T19:00:00Z).", field="opens_at")
+    if opens_at < timezone.now() - SCHEDULE_GRACE:
+        raise Invalid("opens_at is in the past.", field="opens_at")
+    return opens_at
+
+
+def open_due_blogs(*, now: datetime | None = None) -> int:
+    """Take live every blog scheduled to open by ``now``; returns how many.
+
+    Run by the scheduled-publishing beat task (or the embedded scheduler);
+    each blog is re-checked under its lock, so it opens exactly once
+    however many processes run this at the same moment.
+    """
+    now = now or timezone.now()
+    opened = 0
+    due = list(
+        Blog.objects.filter(status=Blog.Status.DRAFT, opens_at__lte=now).values_list("pk", flat=True)
+    )
+    for blog_id in due:
+        with transaction.atomic():
+            blog = lock_blog(Blog(pk=blog_id))
+            if not blog.is_upcoming or blog.opens_at > now:
+                continue
+            blog.status = Blog.Status.LIVE
+            blog.coverage_start = blog.opens_at
+            blog.coverage_end = None
+            blog.opens_at = None
+            blog.save(update_fields=BLOG_FIELDS)
+            blog_event(blog, Event.Type.BLOG_OPENED)
+            opened += 1
+    return opened
 
 
 def blog_open(*, blog: Blog, user) -> Blog:

@@ -15,7 +15,8 @@ from posts.domain.models import (
 
 
 def push_subscribe(*, blog: Blog, endpoint: str, p256dh: str, auth: str):
-    """A reader's browser opts in to the blog's key events and closing note.
+    """A reader's browser opts in to the blog's key events and closing note,
+    and, on a blog scheduled to open, to its start (``blog.opened``).
 
     Returns ``(subscription, created)``. The endpoint is called by our
     workers, so it gets the same destination guard as webhook URLs.
@@ -23,7 +24,7 @@ def push_subscribe(*, blog: Blog, endpoint: str, p256dh: str, auth: str):
     import base64
     import binascii
 
-    if blog.status != Blog.Status.LIVE:
+    if blog.status != Blog.Status.LIVE and not blog.is_upcoming:
         raise Conflict(_("This blog is not live; there is nothing to be notified of."), code=ErrorCode.BLOG_NOT_LIVE)
     endpoint = check_url(endpoint, field="endpoint")
     if not endpoint.startswith("https://") and not settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE:

@@ -9,7 +9,16 @@ from django.db.models import Q
 from liveblog.metrics import timed_service
 from posts.domain import permissions
 from posts.domain.errors import Conflict, ErrorCode, Invalid
-from posts.domain.models import Blog, Entry, EntryRevision, Erasure, Event, WebhookAttempt, WebhookDelivery
+from posts.domain.models import (
+    Blog,
+    Entry,
+    EntryRevision,
+    Erasure,
+    Event,
+    Question,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from posts.domain.serializers import entry_dict
 from posts.domain.text import clean_text
 
@@ -51,7 +60,7 @@ def tombstone_events(entry: Entry) -> list[int]:
     changed = list(of_entry.values_list("pk", flat=True))
     of_entry.update(payload={"entry": tombstone(entry.pk)})
     blog_events = Event.objects.filter(
-        blog_id=entry.blog_id, type__in=[Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED]
+        blog_id=entry.blog_id, type__in=[Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED, Event.Type.BLOG_OPENED]
     ).only("pk", "payload")
     for event in blog_events:
         blog = event.payload.get("blog") or {}
@@ -121,11 +130,13 @@ def entry_erase(*, entry: Entry, user, reason: str) -> Erasure:
             claim="", claimant="", claim_url="", claim_date=None, verdict="", review_note="",
         )
         EntryRevision.objects.filter(entry=current).update(headline="", body="", fact_check=None)
+        # The reader's question it answered was quoted in it (docs/questions.md).
+        Question.objects.filter(answer=current).update(name="", body="")
         tombstone_events(current)
         # A partner's error reply may quote what we sent it: every event that
         # carried the entry (now tombstones) and the blog's few blog.* events.
         events = Event.objects.filter(blog_id=blog.pk).filter(
-            Q(payload__entry__id=current.pk) | Q(type__in=[Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED])
+            Q(payload__entry__id=current.pk) | Q(type__in=[Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED, Event.Type.BLOG_OPENED])
         )
         WebhookAttempt.objects.filter(delivery__event_id__in=events).update(error="")
         WebhookDelivery.objects.filter(event_id__in=events).update(last_error="")

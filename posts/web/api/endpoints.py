@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Literal
 
 import orjson
 from django.core.exceptions import RequestDataTooBig
@@ -222,6 +223,9 @@ def get_blog(request, slug: str):
     read = _blog_read("api-blog", slug)
 
     def build():
+        upcoming = selectors.upcoming_blog(slug)
+        if upcoming is not None:  # scheduled to open: the blog, never its entries
+            return _json(blog_dict(upcoming), blog=upcoming)
         blog = _public_blog(slug)
         data = blog_dict(blog, pinned=selectors.pinned_entry(blog=blog), key_events=selectors.key_events(blog=blog))
         return _json(data, blog=blog)
@@ -229,21 +233,33 @@ def get_blog(request, slug: str):
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
 
 
-@blogs.get("/{slug}/entries", response={200: EntriesPageOut, **ERRORS}, summary="Published entries, newest first")
+@blogs.get("/{slug}/entries", response={200: EntriesPageOut, **ERRORS}, summary="Published entries, newest first (or oldest)")
 def list_entries(
     request, slug: str, limit: int = Query(DEFAULT_LIMIT, ge=1, le=selectors.MAX_PAGE_SIZE),
     before: Query[str | None] = None,
+    after: Query[str | None] = None,
+    order: Query[Literal["newest", "oldest"]] = "newest",
 ):
-    """Cursor pagination: pass the reply's ``next`` as ``before`` until it is null."""
-    read = _blog_read("api-entries", slug, variant=f"{limit}|{before or ''}")
+    """Cursor pagination: pass the reply's ``next`` as ``before`` until it is
+    null; with ``order=oldest`` (replay, oldest first) pass it as ``after``."""
+    cursor_field = "after" if order == "oldest" else "before"
+    wrong = "before" if order == "oldest" else "after"
+    if (before if order == "oldest" else after):
+        raise Invalid(f"With order={order} pass the previous page's 'next' as '{cursor_field}', not '{wrong}'.",
+                      field=wrong)
+    cursor = after if order == "oldest" else before
+    read = _blog_read("api-entries", slug, variant=f"{limit}|{order}|{cursor or ''}")
 
     def build():
         blog = _public_blog(slug)
         try:
-            page = selectors.entries_page(blog=blog, before=before, limit=limit)
+            page = selectors.entries_page(
+                blog=blog, order=order, limit=limit,
+                before=None if order == "oldest" else cursor, after=cursor if order == "oldest" else None,
+            )
         except selectors.InvalidCursor as exc:
             raise ServiceError(
-                f"{exc}; use the 'next' value of a previous page.", code=ErrorCode.INVALID_CURSOR, field="before"
+                f"{exc}; use the 'next' value of a previous page.", code=ErrorCode.INVALID_CURSOR, field=cursor_field
             ) from exc
         return _json({"items": [entry_dict(e) for e in page.items], "next": page.next}, blog=blog)
 

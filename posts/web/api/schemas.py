@@ -110,6 +110,8 @@ class BlogCreateIn(_Input):
     status: Literal["draft", "live"] = "draft"
     slug: Slug | None = None
     language: str | None = Field(None, json_schema_extra={"maxLength": 35}, description="BCP 47 tag, e.g. 'en-GB'; default the site's.")
+    opens_at: datetime | None = Field(None, description="A draft opens by itself then; its page counts down.")
+    questions_enabled: bool = False
 
 
 # PATCH changes only the fields sent: no default is shown or applied.
@@ -122,6 +124,8 @@ class BlogPatchIn(_Input):
     status: Literal["draft", "live"] = "live"
     coverage_start: datetime | None = None
     language: str = Field("", json_schema_extra={"maxLength": 35}, description="BCP 47 tag, e.g. 'en-GB'.")
+    opens_at: datetime | None = Field(None, description="Schedule a draft to open (null: unschedule).")
+    questions_enabled: bool = Field(False, description="Readers may send questions.")
 
 
 class BlogCloseIn(_Input):

@@ -234,6 +234,54 @@ class ReturnForm(DeskForm):
     )
 
 
+class AnswerForm(DeskForm):
+    """A reporter's answer to a reader's question: published as an entry
+    that quotes the question first."""
+
+    field_aliases = {"body": "answer", "headline": "answer_headline"}
+
+    answer = forms.CharField(
+        required=False, strip=False, label="Your answer",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Published as a new entry, under the reader's question.",
+    )
+    answer_headline = forms.CharField(required=False, max_length=400, label="Headline (optional)")
+    answer_key_event = forms.BooleanField(required=False, label="Key event")
+
+
+def _local_time(value: datetime | None, offset) -> datetime | None:
+    """A ``datetime-local`` value in the browser's zone (``tz_offset``
+    minutes, as the desk script sends it), else in ``TIME_ZONE``."""
+    if value is None:
+        return None
+    try:
+        minutes = int(offset) if offset not in (None, "") else None
+    except ValueError:
+        minutes = None
+    if minutes is not None and abs(minutes) <= 1000:
+        naive = timezone.make_naive(value) if timezone.is_aware(value) else value
+        return (naive + timedelta(minutes=minutes)).replace(tzinfo=UTC)
+    return value if timezone.is_aware(value) else timezone.make_aware(value)
+
+
+class BlogSettingsForm(DeskForm):
+    """An editor's settings of a blog: readers' questions, and (drafts only)
+    the time it opens by itself."""
+
+    questions_enabled = forms.BooleanField(required=False, label="Readers may send questions")
+    opens_at = forms.DateTimeField(
+        required=False,
+        label="Opens at",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Empty: not scheduled. Readers see a countdown until then; it goes live by itself.",
+    )
+    tz_offset = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=-1000, max_value=1000)
+
+    def clean_opens_at(self) -> datetime | None:
+        return _local_time(self.cleaned_data.get("opens_at"), self.data.get(self.add_prefix("tz_offset")))
+
+
 def add_service_error(form: forms.Form, error: ServiceError) -> None:
     """Attach a service's message to the field it names, else to the form."""
     aliases = getattr(form, "field_aliases", {})

@@ -14,10 +14,12 @@ from django.views.decorators.http import require_GET, require_POST
 from posts.delivery import channel
 from posts.domain import permissions, selectors
 from posts.domain.errors import ErrorCode, NotAllowed
+from posts.domain.models import Role
 from posts.domain.rendering import embed_hints, render_markdown
 
 from .actions import decorate
 from .common import desk_blog, desk_view, json_failure
+from .views import question_cards
 
 
 @desk_view
@@ -40,8 +42,8 @@ def preview(request: HttpRequest) -> JsonResponse:
 def desk_state(request: HttpRequest, slug: str) -> JsonResponse:
     """The desk now: every entry's id, version, status and place, in display
     order, with a rendered card for those changed since ``since`` (seconds
-    since the epoch, from the previous answer's ``now``), and the queue's
-    length. Drafts, schedules and approvals make no reader events, which is
+    since the epoch, from the previous answer's ``now``), the queue's
+    length, the waiting reader questions and the quiet flag. Drafts, schedules and approvals make no reader events, which is
     why the desk polls at all."""
     blog, role = desk_blog(request, slug)
     now = time.time()
@@ -64,10 +66,29 @@ def desk_state(request: HttpRequest, slug: str) -> JsonResponse:
         if entry.modified_at >= changed_after:
             item["html"] = render_to_string("desk/_entry.html", {"entry": entry, "blog": blog}, request=request)
         items.append(item)
+    quiet = selectors.quiet_since(blog=blog)
     return JsonResponse({
         "now": f"{now:.6f}",
         "blog": {"status": blog.status, "seq": blog.last_seq, "title": blog.title},
         "reader_count": channel.reader_count(blog.slug),
         "waiting": sum(1 for e in entries if e.status == "draft" and e.awaiting_approval),
         "entries": items,
+        "quiet_since": quiet.isoformat() if quiet else None,
+        "questions": _questions(request, blog, role, changed_after=changed_after),
     })
+
+
+def _questions(request: HttpRequest, blog, role: str, *, changed_after: datetime) -> list[dict] | None:
+    """Pending reader questions, oldest first, with a card for those asked
+    since the last poll (reporters and editors only; contributors get null).
+    Asking makes no reader event, so this poll is how a question reaches
+    the desk."""
+    if role not in {Role.EDITOR, Role.REPORTER}:
+        return None
+    items = []
+    for question in question_cards(blog):
+        item = {"id": question.pk}
+        if question.created_at >= changed_after:
+            item["html"] = render_to_string("desk/_question.html", {"question": question, "blog": blog}, request=request)
+        items.append(item)
+    return items

@@ -3,7 +3,7 @@ slug can shadow the desk's own pages."""
 
 from django.urls import path
 
-from . import entries, script, views
+from . import entries, questions, script, views
 
 app_name = "desk"
 
@@ -17,6 +17,9 @@ urlpatterns = [
     path("blogs/<slug:slug>/state/", script.desk_state, name="state"),
     path("blogs/<slug:slug>/close/", views.blog_close, name="blog-close"),
     path("blogs/<slug:slug>/open/", views.blog_open, name="blog-open"),
+    path("blogs/<slug:slug>/settings/", questions.blog_settings, name="blog-settings"),
+    path("blogs/<slug:slug>/questions/<int:question_id>/answer/", questions.question_answer, name="question-answer"),
+    path("blogs/<slug:slug>/questions/<int:question_id>/dismiss/", questions.question_dismiss, name="question-dismiss"),
     path("blogs/<slug:slug>/team/", views.team_set, name="team-set"),
     path("blogs/<slug:slug>/team/<int:user_id>/remove/", views.team_remove, name="team-remove"),
     path("blogs/<slug:slug>/entries/", entries.entry_create, name="entry-create"),

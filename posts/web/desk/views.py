@@ -25,7 +25,17 @@ from posts.web import embed_views
 
 from .actions import decorate
 from .common import back_to_desk, desk_blog, desk_view
-from .forms import BlogCreateForm, CloseForm, ComposerForm, ReturnForm, TeamMemberForm, add_service_error
+from .forms import (
+    AnswerForm,
+    BlogCreateForm,
+    BlogSettingsForm,
+    CloseForm,
+    ComposerForm,
+    ReturnForm,
+    TeamMemberForm,
+    add_service_error,
+    local_input,
+)
 
 POLL_SECONDS = 5
 """How often the desk script asks for the desk state (and at once on SSE)."""
@@ -81,6 +91,8 @@ def desk_page(
     composer: ComposerForm | None = None,
     close_form: CloseForm | None = None,
     team_form: TeamMemberForm | None = None,
+    settings_form: BlogSettingsForm | None = None,
+    answer_forms: dict | None = None,
     status: int = 200,
 ) -> HttpResponse:
     """A blog's desk: the composer beside the live timeline, the approval
@@ -107,6 +119,8 @@ def desk_page(
         "max_body": settings.LIVEBLOG_MAX_BODY_CHARS,
         "embed_snippet": embed_views.snippet(blog.slug, title=blog.title),
         "blog_url": absolute_url(blog.get_absolute_url()),
+        "quiet_since": selectors.quiet_since(blog=blog),
+        "questions": question_cards(blog, forms=answer_forms) if context_can_publish(role) else [],
     }
     if is_editor:
         context.update({
@@ -116,8 +130,33 @@ def desk_page(
             "roles": Role.choices,
             "reader_count": channel.reader_count(blog.slug),
             "partners": selectors.blog_webhook_partners(blog=blog),
+            "settings_form": settings_form or blog_settings_form(blog),
         })
     return render(request, "desk/blog.html", context, status=status)
+
+
+def context_can_publish(role: str) -> bool:
+    return role in {Role.EDITOR, Role.REPORTER}
+
+
+def question_cards(blog: Blog, *, forms: dict | None = None) -> list:
+    """The pending questions, each with its answer form (a failed one keeps
+    what the reporter typed)."""
+    forms = forms or {}
+    questions = selectors.pending_questions(blog=blog)
+    for question in questions:
+        question.form = forms.get(question.pk) or AnswerForm(prefix=f"q{question.pk}")
+    return questions
+
+
+def blog_settings_form(blog: Blog) -> BlogSettingsForm:
+    form = BlogSettingsForm(initial={
+        "questions_enabled": blog.questions_enabled, "opens_at": local_input(blog.opens_at) or None,
+    })
+    if blog.opens_at is not None:
+        # The desk script shows it in the editor's own time zone.
+        form.fields["opens_at"].widget.attrs["data-utc"] = blog.opens_at.isoformat()
+    return form
 
 
 @desk_view
