@@ -19,3 +19,11 @@ def retention_task() -> dict:
     from posts.domain import retention
 
     return retention.run()
+
+
+@shared_task(name="posts.domain.tasks.media_renditions_task", acks_late=True, ignore_result=True)
+def media_renditions_task(media_id: int) -> None:
+    """Make a photo's renditions (idempotent: a photo that has them is skipped)."""
+    from posts.domain import services
+
+    services.media_make_renditions(media_id=media_id)

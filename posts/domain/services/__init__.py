@@ -21,6 +21,7 @@ from .idempotency import (
     token_scope,
     user_scope,
 )
+from .media import media_make_renditions, media_upload, store_media_from_bytes
 from .outbox import UNSET, hand_off
 from .partners import (
     generate_secret,
@@ -68,6 +69,9 @@ __all__ = [
     "entry_submit",
     "generate_secret",
     "hand_off",
+    "media_make_renditions",
+    "media_upload",
+    "store_media_from_bytes",
     "publish_due_entries",
     "push_subscribe",
     "push_unsubscribe",

@@ -37,6 +37,7 @@ from posts.web.api.schemas import (
     UpdatesOut,
     webhooks_document,
 )
+from posts.web.api.media import router as media_router
 from posts.web.api.webhooks import router as webhooks_router
 from posts.web.auth import token_auth
 from posts.web.caching import (
@@ -381,3 +382,4 @@ def erase_entry(request, slug: str, entry_id: int, payload: ErasureIn):
 
 api.add_router("/blogs", blogs)
 api.add_router("/webhooks", webhooks_router)
+api.add_router("/media", media_router)
