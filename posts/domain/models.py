@@ -130,7 +130,7 @@ class Media(models.Model):
     height = models.PositiveIntegerField()
     content_type = models.CharField(max_length=20)
     size = models.PositiveIntegerField(default=0)
-    # [{"width", "type", "name", "size"}], made by a task after upload.
+    # [{"width", "height", "type", "name", "size"}], made by a task after upload.
     renditions = models.JSONField(default=list, blank=True)
     # True once taken down with its entry: the files are in the withheld storage.
     withheld = models.BooleanField(default=False)

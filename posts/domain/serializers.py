@@ -33,6 +33,19 @@ def rendition_dicts(media: Media) -> list[dict]:
     return [{"width": r["width"], "type": r["type"], "url": media_url(r["name"])} for r in media.renditions]
 
 
+def share_file(media: Media) -> dict:
+    """The one file of a photo handed to feeds, sharing cards, JSON-LD and
+    push: the widest JPEG rendition (every reader takes JPEG), else the
+    original. ``{url, type, size, width, height}``."""
+    jpegs = [r for r in media.renditions if r["type"] == "image/jpeg"]
+    if jpegs:
+        widest = max(jpegs, key=lambda r: r["width"])
+        return {"url": media_url(widest["name"]), "type": "image/jpeg", "size": widest["size"],
+                "width": widest["width"], "height": widest["height"]}
+    return {"url": media_url(media.file.name), "type": media.content_type, "size": media.size,
+            "width": media.width, "height": media.height}
+
+
 def media_dict(media: Media) -> dict:
     """A photo as the API, events and partners see it (PRODUCT.md, Photos)."""
     return {

@@ -1,8 +1,9 @@
 """Reader pages and feeds."""
 
-from django.urls import path
+from django.conf import settings
+from django.urls import path, re_path
 
-from posts.web import feeds, views
+from posts.web import feeds, media_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,3 +13,10 @@ urlpatterns = [
     path("live/<slug:slug>/feed.atom", feeds.atom_feed, name="feed-atom"),
     path("live/<slug:slug>/feed.json", views.json_feed, name="feed-json"),
 ]
+
+# The embedded default serves photos itself (a local MEDIA_URL path); with a
+# store of its own (an absolute MEDIA_URL, S3) nothing here is needed.
+if settings.MEDIA_URL.startswith("/"):
+    urlpatterns.append(
+        re_path(rf"^{settings.MEDIA_URL.strip('/')}/(?P<name>.+)$", media_views.media_file, name="media-file")
+    )

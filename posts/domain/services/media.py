@@ -125,8 +125,8 @@ def media_make_renditions(*, media_id: int) -> Media | None:
     stored = []
     for rendition in made:
         name = media_files.save(storage, f"{folder}/{rendition.width}.{rendition.extension}", rendition.data)
-        stored.append({"width": rendition.width, "type": rendition.content_type, "name": name,
-                       "size": len(rendition.data)})
+        stored.append({"width": rendition.width, "height": rendition.height, "type": rendition.content_type,
+                       "name": name, "size": len(rendition.data)})
     with transaction.atomic():
         current = Media.objects.select_for_update().filter(pk=media_id).first()
         if current is None or current.renditions or current.withheld != media.withheld:

@@ -21,6 +21,7 @@ from posts.domain.errors import ErrorCode, Gone, Invalid, NotFound, ServiceError
 from posts.domain.models import Blog, Entry
 from posts.domain.serializers import blog_dict, entry_dict, erasure_dict
 from posts.domain.text import find_unstorable
+from posts.web.api.media import router as media_router
 from posts.web.api.schemas import (
     BlogCloseIn,
     BlogCreateIn,
@@ -37,7 +38,6 @@ from posts.web.api.schemas import (
     UpdatesOut,
     webhooks_document,
 )
-from posts.web.api.media import router as media_router
 from posts.web.api.webhooks import router as webhooks_router
 from posts.web.auth import token_auth
 from posts.web.caching import (
