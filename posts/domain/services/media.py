@@ -145,16 +145,17 @@ def media_make_renditions(*, media_id: int) -> Media | None:
 def clean_image(image, *, blog: Blog) -> Media | None:
     """An entry's ``image`` (a Media, its id, or None) checked against the
     entry's blog: 422 naming ``image`` when there is no such photo here."""
-    if image is None or isinstance(image, Media):
-        media = image
-    else:
-        try:
-            media = Media.objects.filter(pk=int(image)).first()
-        except (TypeError, ValueError):
-            media = None
-        if media is None:
-            raise Invalid(f"No photo {image}; upload it first (POST /api/media).", field="image")
-    if media is not None and media.blog_id not in (None, blog.pk):
+    if image is None:
+        return None
+    # Read again even when given a Media: its renditions or state may have moved on.
+    media_id = image.pk if isinstance(image, Media) else image
+    try:
+        media = Media.objects.filter(pk=int(media_id)).first()
+    except (TypeError, ValueError):
+        media = None
+    if media is None:
+        raise Invalid(f"No photo {media_id}; upload it first (POST /api/media).", field="image")
+    if media.blog_id not in (None, blog.pk):
         raise Invalid(f"Photo {media.pk} belongs to another blog; upload it to this one.", field="image")
     return media
 
