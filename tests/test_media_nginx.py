@@ -70,7 +70,7 @@ http {{
                 break
             except requests.ConnectionError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(server.stderr.read().decode() if server.poll() is not None else "nginx slow")
+                    raise RuntimeError(server.stderr.read().decode() if server.poll() is not None else "nginx slow") from None
                 time.sleep(0.05)
         yield url, media_root
     finally:

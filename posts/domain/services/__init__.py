@@ -21,7 +21,7 @@ from .idempotency import (
     token_scope,
     user_scope,
 )
-from .media import media_make_renditions, media_upload, store_media_from_bytes
+from .media import media_discard, media_make_renditions, media_upload, store_media_from_bytes
 from .outbox import UNSET, hand_off
 from .partners import (
     generate_secret,
@@ -69,6 +69,7 @@ __all__ = [
     "entry_submit",
     "generate_secret",
     "hand_off",
+    "media_discard",
     "media_make_renditions",
     "media_upload",
     "store_media_from_bytes",

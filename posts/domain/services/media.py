@@ -142,6 +142,18 @@ def media_make_renditions(*, media_id: int) -> Media | None:
     return current
 
 
+def media_discard(*, media: Media) -> None:
+    """Undo an upload no entry took (the desk's composer failed after it):
+    the row and, after commit, its files. A photo in use is left alone."""
+    with transaction.atomic():
+        current = Media.objects.select_for_update().filter(pk=media.pk, entries__isnull=True).first()
+        if current is None:
+            return
+        names = current.names
+        current.delete()
+        transaction.on_commit(lambda: media_files.delete(names))
+
+
 def clean_image(image, *, blog: Blog) -> Media | None:
     """An entry's ``image`` (a Media, its id, or None) checked against the
     entry's blog: 422 naming ``image`` when there is no such photo here."""

@@ -36,7 +36,7 @@ ACTION_STATUS = {"publish": Entry.Status.PUBLISHED, "schedule": Entry.Status.SCH
 def entry_create(request: HttpRequest, slug: str) -> HttpResponse:
     """Publish, save a draft, schedule, or submit for approval (the button pressed)."""
     blog, role = desk_blog(request, slug)
-    form = ComposerForm(request.POST, blog=blog, user=request.user)
+    form = ComposerForm(request.POST, request.FILES, blog=blog, user=request.user)
     status, code = 400, ErrorCode.INVALID
     if form.is_valid():
         action = form.cleaned_data["action"]
@@ -45,9 +45,15 @@ def entry_create(request: HttpRequest, slug: str) -> HttpResponse:
         if action == "schedule":
             kwargs["publish_at"] = form.cleaned_data.get("publish_at")
         kwargs["submit"] = action == "submit"
+        photo = form.photo_kwargs()
+        media = None
         try:
+            if photo is not None:
+                media = kwargs["image"] = services.media_upload(user=request.user, blog=blog, **photo)
             entry = services.entry_create(blog=blog, user=request.user, **kwargs)
         except ServiceError as error:
+            if media is not None:  # nothing half-stored: the entry did not take it
+                services.media_discard(media=media)
             add_service_error(form, error)
             status, code = error.status_code, error.code
         else:

@@ -155,12 +155,43 @@ class _EntryFields(FactCheckFields, DeskForm):
         return kwargs
 
 
-class ComposerForm(_EntryFields):
+class PhotoFields(forms.Form):
+    """The photo part of the composer (templates/desk/_photo_fields.html): a
+    file (picked, dropped or pasted: static/desk/desk.js puts it in the file
+    input) and its words. The service checks them (docs/media.md)."""
+
+    photo = forms.FileField(
+        required=False, label="Photo",
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"}),
+        help_text="JPEG, PNG, WebP or GIF. Choose a file, drop one here or paste one. Location data is removed.",
+    )
+    photo_alt = forms.CharField(
+        required=False, max_length=1000, label="Alt text",
+        help_text="Required with a photo: what it shows, for readers who cannot see it.",
+    )
+    photo_caption = forms.CharField(required=False, max_length=2000, label="Caption", help_text="Optional.")
+    photo_credit = forms.CharField(required=False, max_length=400, label="Credit", help_text="Optional.")
+
+    # The media service names its fields file, alt, caption, credit; the entry service image.
+    photo_aliases = {"file": "photo", "image": "photo", "alt": "photo_alt", "caption": "photo_caption",
+                     "credit": "photo_credit"}
+
+    def photo_kwargs(self) -> dict | None:
+        """The upload's arguments, or None when no photo came."""
+        data = self.cleaned_data
+        if not data.get("photo"):
+            return None
+        return {"file": data["photo"], "alt": data.get("photo_alt", ""), "caption": data.get("photo_caption", ""),
+                "credit": data.get("photo_credit", "")}
+
+
+class ComposerForm(PhotoFields, _EntryFields):
     """A new entry. ``action`` is the button pressed: publish, draft,
     schedule or submit (a contributor's "Submit for approval")."""
 
     ACTIONS = ("publish", "draft", "schedule", "submit")
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS], required=False, initial="publish")
+    field_aliases = {**FactCheckFields.field_aliases, **PhotoFields.photo_aliases}
 
     OPTION_FIELDS = ("kind", "key_event", "pinned", "authors", "publish_at")
 
