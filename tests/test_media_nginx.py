@@ -95,3 +95,19 @@ def test_nginx_serves_a_photo_with_its_headers_and_a_moved_one_is_a_404(nginx):
     # Anything but a photo's name goes on to the app.
     assert requests.get(f"{url}/media/elsewhere.webp", timeout=5).status_code == 418
     assert requests.get(f"{url}/media/photos/../elsewhere.webp", timeout=5).status_code in (400, 418)
+
+
+def test_the_rendered_profile_config_passes_nginx_t_and_takes_photo_sized_uploads(tmp_path):
+    from deploy.profile import Options, render_nginx_conf
+
+    run_dir = tmp_path / "run"
+    for sub in ("nginx", "logs"):
+        (run_dir / sub).mkdir(parents=True)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(render_nginx_conf(Options(database_url="postgres://x@127.0.0.1/y", run_dir=run_dir)))
+    checked = subprocess.run([NGINX, "-t", "-c", str(conf), "-p", str(run_dir)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    text = conf.read_text()
+    for location in ("location = /api/media {", "location ~ ^/desk/blogs/[-\\w]+/entries/$ {"):
+        block = text[text.index(location):]
+        assert "client_max_body_size 16m;" in block[: block.index("}")]
