@@ -204,3 +204,28 @@ def test_the_reader_page_shows_the_photo_without_layout_shift(browser, newsroom,
         assert live_image.get_attribute("width") == "1600" and live_image.get_attribute("srcset")
     finally:
         context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_edit_form_replaces_and_removes_a_photo(desk, blog, reporter):
+    first = services.media_upload(user=reporter, file=upload(photo_bytes(size=(600, 400))), alt="First", blog=blog)
+    entry = services.entry_create(blog=blog, user=reporter, body="With a photo.", image=first)
+    form = desk.get(f"/desk/blogs/{blog.slug}/entries/{entry.pk}/edit/").content.decode()
+    assert 'enctype="multipart/form-data"' in form and 'alt="First"' in form and "Remove the photo" in form
+
+    prefix = f"e{entry.pk}-"
+    base = {f"{prefix}body": "With a photo.", f"{prefix}version": entry.version, f"{prefix}kind": "update"}
+    response = desk.post(f"/desk/blogs/{blog.slug}/entries/{entry.pk}/edit/", {
+        **base, f"{prefix}photo": upload(photo_bytes(size=(800, 600))), f"{prefix}photo_alt": "Second",
+    }, HTTP_ACCEPT="application/json")
+    assert response.status_code == 200, response.content
+    entry.refresh_from_db()
+    first.refresh_from_db()
+    assert entry.image.alt == "Second" and first.withheld  # the old one left the public storage
+
+    response = desk.post(f"/desk/blogs/{blog.slug}/entries/{entry.pk}/edit/", {
+        **base, f"{prefix}version": entry.version, f"{prefix}photo_remove": "on",
+    }, HTTP_ACCEPT="application/json")
+    assert response.status_code == 200, response.content
+    entry.refresh_from_db()
+    assert entry.image is None and response.json()["entry"]["image"] is None

@@ -167,20 +167,31 @@ def renditions(data: bytes, *, widths: tuple[int, ...], max_pixels: int) -> list
     image = _open(data, max_pixels)
     if getattr(image, "n_frames", 1) > 1:
         return []
+    full_width, full_height = image.size
+    targets = sorted({min(w, full_width) for w in widths}, reverse=True)
+    if image.format == "JPEG":
+        # Decode at the smallest JPEG scale still wider than the widest
+        # rendition (1/2, 1/4, 1/8): a 24 MP photo decodes ~4x faster
+        # (bench/media.py).
+        image.draft("RGB", (targets[0], max(1, full_height * targets[0] // full_width)))
     image.load()
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    image = image.convert("RGBA" if has_alpha else "RGB")
+    source = image.convert("RGBA" if has_alpha else "RGB")
     made = []
-    for width in sorted({min(w, image.width) for w in widths}):
-        height = max(1, round(image.height * width / image.width))
-        resized = image.resize((width, height), Image.Resampling.LANCZOS) if width != image.width else image.copy()
+    # Widest first, each from the one before: every step shrinks by 1.6x or
+    # more, so quality holds and the big resize is done once.
+    for width in targets:
+        height = max(1, round(full_height * width / full_width))
+        resized = source.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0) \
+            if (width, height) != source.size else source.copy()
+        source = resized
         webp = io.BytesIO()
         resized.save(webp, "WEBP", quality=WEBP_QUALITY, method=4)
         made.append(Rendition(width, height, "image/webp", "webp", webp.getvalue()))
         jpeg = io.BytesIO()
         _flatten(resized).save(jpeg, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
         made.append(Rendition(width, height, "image/jpeg", "jpg", jpeg.getvalue()))
-    return made
+    return sorted(made, key=lambda r: (r.width, r.content_type != "image/webp"))
 
 
 def _flatten(image: Image.Image) -> Image.Image:

@@ -66,7 +66,7 @@ def entry_create(request: HttpRequest, slug: str) -> HttpResponse:
     return desk_page(request, blog, role, composer=form, status=status)
 
 
-def _edit_form(entry: Entry, *, user, data=None) -> EditForm:
+def _edit_form(entry: Entry, *, user, data=None, files=None) -> EditForm:
     initial = {
         "headline": entry.headline,
         "body": entry.body,
@@ -79,7 +79,7 @@ def _edit_form(entry: Entry, *, user, data=None) -> EditForm:
         **EditForm.fact_check_initial(entry),
     }
     form = EditForm(
-        data, initial=initial, prefix=f"e{entry.pk}", blog=entry.blog, user=user, extra_authors=entry.byline,
+        data, files, initial=initial, prefix=f"e{entry.pk}", blog=entry.blog, user=user, extra_authors=entry.byline,
     )
     if data is None and entry.publish_at is not None:
         # The desk script shows it in the reporter's own time zone.
@@ -116,15 +116,26 @@ def entry_edit(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse:
     partial = request.GET.get("partial") == "1" or wants_json(request)
     if request.method == "GET":
         return _render_edit(request, blog, entry, _edit_form(entry, user=request.user), partial=partial)
-    form = _edit_form(entry, user=request.user, data=request.POST)
+    form = _edit_form(entry, user=request.user, data=request.POST, files=request.FILES)
     status, code, conflict = 400, ErrorCode.INVALID, None
     if form.is_valid():
         data = form.cleaned_data
         kwargs = form.service_kwargs()
         if entry.status == Entry.Status.SCHEDULED and data.get("publish_at"):
             kwargs["publish_at"] = data["publish_at"]
+        photo = form.photo_kwargs()
+        media = None
+        if photo is None and data.get("photo_remove"):
+            kwargs["image"] = None
         try:
-            saved = services.entry_edit(entry=entry, user=request.user, version=data["version"], **kwargs)
+            try:
+                if photo is not None:
+                    media = kwargs["image"] = services.media_upload(user=request.user, blog=blog, **photo)
+                saved = services.entry_edit(entry=entry, user=request.user, version=data["version"], **kwargs)
+            except ServiceError:
+                if media is not None:  # nothing half-stored: the edit did not take it
+                    services.media_discard(media=media)
+                raise
         except Conflict as error:
             status, code = error.status_code, error.code
             if error.current is not None:

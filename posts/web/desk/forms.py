@@ -204,10 +204,19 @@ class ComposerForm(PhotoFields, _EntryFields):
         return any(name in self.errors for name in self.OPTION_FIELDS)
 
 
-class EditForm(_EntryFields):
-    """An existing entry; ``version`` is the one the reporter started from."""
+class EditForm(PhotoFields, _EntryFields):
+    """An existing entry; ``version`` is the one the reporter started from.
+    A new photo replaces the entry's; ``photo_remove`` takes it off."""
 
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    photo_remove = forms.BooleanField(required=False, label="Remove the photo")
+    field_aliases = {**FactCheckFields.field_aliases, **PhotoFields.photo_aliases}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["photo"].help_text = (
+            "JPEG, PNG, WebP or GIF: added, or put in place of the entry's photo. Location data is removed."
+        )
 
 
 class BlogCreateForm(DeskForm):
