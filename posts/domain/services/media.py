@@ -146,8 +146,8 @@ def media_discard(*, media: Media) -> None:
     """Undo an upload no entry took (the desk's composer failed after it):
     the row and, after commit, its files. A photo in use is left alone."""
     with transaction.atomic():
-        current = Media.objects.select_for_update().filter(pk=media.pk, entries__isnull=True).first()
-        if current is None:
+        current = Media.objects.select_for_update().filter(pk=media.pk).first()
+        if current is None or Entry.objects.filter(image=current).exists():
             return
         names = current.names
         current.delete()
