@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.storage import storages
+from django.db.models import RestrictedError
 from django.utils import timezone
 from PIL import Image
 
@@ -242,3 +243,12 @@ def test_store_media_from_bytes_is_the_same_check_for_fetched_thumbnails(blog):
     with pytest.raises(ServiceError) as refused:
         services.store_media_from_bytes(data=b"<html>", alt="x", blog=blog)
     assert refused.value.status_code == 415
+
+
+def test_a_blog_deleted_with_its_entries_takes_its_photos_rows_along(reporter, blog):
+    media = _upload(reporter, blog)
+    make_entry(blog=blog, user=reporter, image=media)
+    with pytest.raises(RestrictedError):  # a photo in use stays
+        Media.objects.filter(pk=media.pk).delete()
+    blog.delete()
+    assert not Media.objects.exists()

@@ -198,8 +198,9 @@ class Entry(models.Model):
     claim_url = models.URLField(max_length=500, blank=True)
     claim_date = models.DateField(null=True, blank=True)
     verdict = models.CharField(max_length=60, blank=True)
-    # The entry's photo (docs/media.md); a photo in use cannot be deleted.
-    image = models.ForeignKey(Media, on_delete=models.PROTECT, null=True, blank=True, related_name="entries")
+    # The entry's photo (docs/media.md); a photo in use cannot be deleted
+    # (RESTRICT: deleting a blog still takes its entries and photos together).
+    image = models.ForeignKey(Media, on_delete=models.RESTRICT, null=True, blank=True, related_name="entries")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

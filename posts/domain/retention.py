@@ -88,7 +88,7 @@ def _login_failures(keep: timedelta) -> QuerySet:
 
 
 def _orphan_media(keep: timedelta) -> QuerySet:
-    # Uploaded and never used by an entry (a photo in use is PROTECTed).
+    # Uploaded and never used by an entry (deleting a photo in use is RESTRICTed).
     return Media.objects.filter(entries__isnull=True, created_at__lt=timezone.now() - keep)
 
 
