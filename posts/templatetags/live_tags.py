@@ -97,16 +97,15 @@ def picture(media) -> dict:
 
 @register.filter
 def share_image_alt(entries) -> str:
-    """The alt text of the photo :func:`share_image` picked, if it is one of ours."""
-    for entry in entries if isinstance(entries, list | tuple) else [entries]:
-        if entry is not None and entry.image_id:
-            return entry.image.alt
-        if entry is not None and _first_body_image(entry):
-            return ""
-    return ""
-
-
-def _first_body_image(entry) -> str:
+    """The alt text of the image :func:`share_image` picks: an entry's photo
+    has one; an image in a body has none we can vouch for."""
     from posts.domain.rendering import first_image
 
-    return first_image(entry.body_html) or ""
+    for entry in entries if isinstance(entries, list | tuple) else [entries]:
+        if entry is None:
+            continue
+        if entry.image_id:
+            return entry.image.alt
+        if first_image(entry.body_html):
+            return ""
+    return ""
