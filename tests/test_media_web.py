@@ -208,3 +208,23 @@ def test_served_photos_carry_cache_and_purge_headers(api):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert Client().get("/media/photos/../../settings.py").status_code == 404
     assert Client().get("/media/photos/x/original.txt").status_code == 404
+
+
+def test_an_upload_retried_with_the_same_idempotency_key_stores_one_photo(api):
+    first = api.post("/api/media", {"file": upload(), "alt": "Once"}, HTTP_IDEMPOTENCY_KEY="photo-1")
+    again = api.post("/api/media", {"file": upload(), "alt": "Once"}, HTTP_IDEMPOTENCY_KEY="photo-1")
+    assert first.status_code == again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
+    assert Media.objects.count() == 1
+
+
+def test_a_photo_is_read_back_only_by_people_who_write_where_it_belongs(api, editor):
+    from tests.factories import UserFactory, make_blog
+
+    other = make_blog(editor=editor, title="Elsewhere")
+    media = services.media_upload(user=editor, file=upload(), alt="Theirs", blog=other)
+    _, outsider_key = services.token_create(user=UserFactory())
+    outsider = Client(HTTP_AUTHORIZATION=f"Bearer {outsider_key}")
+    assert outsider.get(f"/api/media/{media.pk}").status_code == 404
+    assert outsider.post("/api/media", {"file": upload(), "alt": "x"}).status_code == 403
+    assert api.get("/api/media/999999").status_code == 404
