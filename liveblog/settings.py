@@ -353,15 +353,17 @@ if LIVEBLOG_MEDIA_S3_BUCKET:
         # or the machine's role, as boto3 finds them.
         "file_overwrite": False,
     }
-    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-        **_s3, "location": "media", "default_acl": os.environ.get("LIVEBLOG_MEDIA_S3_ACL", "public-read") or None,
+    # Empty: a bucket with ACLs disabled, public by a policy on media/* only.
+    _acl = os.environ.get("LIVEBLOG_MEDIA_S3_ACL", "public-read")
+    STORAGES["default"] = {"BACKEND": "posts.domain.media_files.PhotoS3Storage", "OPTIONS": {
+        **_s3, "location": "media", "default_acl": _acl or None,
         # Plain URLs: they travel in events, feeds and partners' copies.
         "querystring_auth": False,
         "custom_domain": os.environ.get("LIVEBLOG_MEDIA_S3_CUSTOM_DOMAIN") or None,
         "object_parameters": {"CacheControl": "public, max-age=3600, s-maxage=604800"},
     }}
-    STORAGES["withheld"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-        **_s3, "location": "withheld", "default_acl": "private", "querystring_auth": True,
+    STORAGES["withheld"] = {"BACKEND": "posts.domain.media_files.PhotoS3Storage", "OPTIONS": {
+        **_s3, "location": "withheld", "default_acl": "private" if _acl else None, "querystring_auth": True,
     }}
 else:
     STORAGES["default"] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}

@@ -6,6 +6,7 @@ the settings build that configuration from LIVEBLOG_MEDIA_S3_*."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ import boto3
 import pytest
 import requests
 
-from posts.domain import services
+from posts.domain import media_files, services
 from posts.domain.serializers import media_dict
 from tests.factories import make_entry
 from tests.photos import has_gps, photo_bytes, upload
@@ -70,9 +71,10 @@ def s3(moto_url, settings):
     common = {**CREDENTIALS, "bucket_name": BUCKET, "endpoint_url": moto_url, "file_overwrite": False}
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-            **common, "location": "media", "default_acl": "public-read", "querystring_auth": False}},
-        "withheld": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "default": {"BACKEND": "posts.domain.media_files.PhotoS3Storage", "OPTIONS": {
+            **common, "location": "media", "default_acl": "public-read", "querystring_auth": False,
+            "object_parameters": {"CacheControl": "public, max-age=3600, s-maxage=604800"}}},
+        "withheld": {"BACKEND": "posts.domain.media_files.PhotoS3Storage", "OPTIONS": {
             **common, "location": "withheld", "default_acl": "private", "querystring_auth": True}},
     }
     return client
@@ -92,6 +94,8 @@ def test_a_photo_lives_in_the_bucket_and_a_takedown_makes_it_private(s3, reporte
     assert public == {f"media/{name}" for name in media.names} and len(public) == 7  # original + 3 widths × 2
     served = requests.get(shape["url"], timeout=5)
     assert served.status_code == 200 and not has_gps(served.content)
+    assert served.headers["Cache-Control"] == "public, max-age=3600, s-maxage=604800"
+    assert served.headers["x-amz-meta-surrogate-key"] == media_files.surrogate_key(media.file.name)
     grants = s3.get_object_acl(Bucket=BUCKET, Key=f"media/{media.file.name}")["Grants"]
     assert any(g["Grantee"].get("URI", "").endswith("AllUsers") and g["Permission"] == "READ" for g in grants)
 
@@ -99,6 +103,8 @@ def test_a_photo_lives_in_the_bucket_and_a_takedown_makes_it_private(s3, reporte
     services.entry_delete(entry=entry, user=reporter)
 
     assert _keys(s3, "media/photos/") == set()
+    kept = s3.head_object(Bucket=BUCKET, Key=f"withheld/{media.file.name}")
+    assert kept["Metadata"]["surrogate-key"] == media_files.surrogate_key(media.file.name)
     withheld = _keys(s3, "withheld/photos/")
     assert withheld == {f"withheld/{name}" for name in media.names}
     assert requests.get(shape["url"], timeout=5).status_code == 404
@@ -116,12 +122,17 @@ def test_the_settings_build_the_s3_storages_from_the_environment():
               "print(json.dumps({k: s.STORAGES[k] for k in ('default', 'withheld')}, default=str))")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
-    import json
-
     storages = json.loads(out.stdout)
-    assert storages["default"]["BACKEND"] == storages["withheld"]["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert storages["default"]["BACKEND"] == storages["withheld"]["BACKEND"] == "posts.domain.media_files.PhotoS3Storage"
     public, private = storages["default"]["OPTIONS"], storages["withheld"]["OPTIONS"]
     assert (public["bucket_name"], public["location"], public["default_acl"], public["querystring_auth"]) == (
         BUCKET, "media", "public-read", False)
     assert public["custom_domain"] == "photos.example.org"
     assert (private["location"], private["default_acl"]) == ("withheld", "private")
+
+    # ACLs disabled on the bucket: none is sent, a bucket policy decides.
+    env["LIVEBLOG_MEDIA_S3_ACL"] = ""
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    storages = json.loads(out.stdout)
+    assert storages["default"]["OPTIONS"]["default_acl"] is None is storages["withheld"]["OPTIONS"]["default_acl"]

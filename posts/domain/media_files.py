@@ -8,6 +8,7 @@ import logging
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
+from storages.backends.s3 import S3Storage
 
 from .models import Media
 
@@ -22,10 +23,12 @@ def storage_of(media: Media) -> Storage:
 
 
 def surrogate_key(name: str) -> str:
-    """The CDN key of every file of one photo: ``media-<folder>``, its folder
-    being ``photos/<token>/`` (nginx sends the same, deploy/nginx.conf.template)."""
+    """The CDN key of every file of one photo: ``media-<token>``, its folder
+    being ``photos/<token>/`` (under any prefix: an S3 location; nginx sends
+    the same, deploy/nginx.conf.template)."""
     parts = name.split("/")
-    return f"media-{parts[1] if len(parts) > 2 else parts[0]}"
+    token = parts[parts.index("photos") + 1] if "photos" in parts[:-1] else parts[0]
+    return f"media-{token}"
 
 
 def save(storage: Storage, name: str, data: bytes) -> str:
@@ -62,10 +65,19 @@ def delete(names: list[str]) -> None:
                 log.warning("could not delete %s from %s", name, alias, exc_info=True)
 
 
+class PhotoS3Storage(S3Storage):
+    """django-storages' S3 backend, each object tagged with its photo's
+    surrogate key (``x-amz-meta-surrogate-key``) for a CDN that purges by
+    key (docs/media.md, Storage)."""
+
+    def get_object_parameters(self, name: str) -> dict:
+        params = super().get_object_parameters(name)
+        params["Metadata"] = {**params.get("Metadata", {}), "surrogate-key": surrogate_key(name)}
+        return params
+
+
 def _server_side_copy(source: Storage, target: Storage, name: str) -> bool:
     """Within one S3 bucket, copy without downloading; False elsewhere."""
-    from storages.backends.s3 import S3Storage
-
     if not (isinstance(source, S3Storage) and isinstance(target, S3Storage)):
         return False
     if source.bucket_name != target.bucket_name:
