@@ -161,7 +161,7 @@ class PhotoFields(forms.Form):
     input) and its words. The service checks them (docs/media.md)."""
 
     photo = forms.FileField(
-        required=False, label="Photo",
+        required=False, label="Photo file",
         widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"}),
         help_text="JPEG, PNG, WebP or GIF. Choose a file, drop one here or paste one. Location data is removed.",
     )
