@@ -135,6 +135,8 @@ def render_nginx_conf(opts: Options) -> str:
         "SSE_HANDOFF": "proxy_set_header X-Liveblog-Handoff /_nchan/;" if opts.sse_handoff
         else "# resume hand-off to Nchan off (LIVEBLOG_SSE_HANDOFF=1 turns it on)",
         "STATIC_ROOT": str(ROOT / "staticfiles"),
+        # The app's MEDIA_ROOT (liveblog/settings.py): the same default and variable.
+        "MEDIA_ROOT": os.environ.get("MEDIA_ROOT") or str(ROOT / "media"),
     }
     text = TEMPLATE.read_text()
     for key, value in values.items():

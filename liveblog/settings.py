@@ -312,6 +312,8 @@ LIVEBLOG_VAPID_KEY_FILE = os.environ.get("LIVEBLOG_VAPID_KEY_FILE", str(BASE_DIR
 # there, and nginx streams it to every fresh reader. Empty: not used.
 LIVEBLOG_NCHAN_PUBLISH_URL = os.environ.get("LIVEBLOG_NCHAN_PUBLISH_URL", "")
 
+# Uploads over this stay on disk (a temporary file) while they are checked.
+FILE_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("FILE_UPLOAD_MAX_MEMORY_SIZE", str(2 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(256 * 1024)))
 
 # --- Auth, i18n, static -----------------------------------------------------
@@ -357,13 +359,62 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # (live.3f2a9c1e0b4d.js) with .gz and .br beside them; pages link the
 # fingerprinted names. WhiteNoise serves them with a year's immutable cache
 # (liveblog/staticfiles.py), nginx does the same in the production profile.
-# Uploaded and captured files (embed thumbnails under embeds/).
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media")))
-MEDIA_URL = os.environ.get("MEDIA_URL", "/media/")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# --- Photos (docs/media.md) ---------------------------------------------------
+# Uploaded photos live in the "default" storage and are public at MEDIA_URL;
+# a photo taken down with its entry moves to the "withheld" storage, which
+# nothing serves. Embedded default: two folders on disk (the app serves
+# MEDIA_URL; nginx does in the production profile). LIVEBLOG_MEDIA_S3_BUCKET
+# switches both to an S3-compatible store through django-storages: public
+# photos under media/, withheld ones under withheld/ (private ACL). Captured
+# embed thumbnails (docs/embeds.md) live in the default storage under embeds/.
+MEDIA_URL = os.environ.get("MEDIA_URL", "/media/")
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media")))
+LIVEBLOG_MEDIA_WITHHELD_ROOT = Path(
+    os.environ.get("LIVEBLOG_MEDIA_WITHHELD_ROOT", str(BASE_DIR / "media-withheld"))
+)
+LIVEBLOG_MEDIA_S3_BUCKET = os.environ.get("LIVEBLOG_MEDIA_S3_BUCKET", "")
+if LIVEBLOG_MEDIA_S3_BUCKET:
+    _s3 = {
+        "bucket_name": LIVEBLOG_MEDIA_S3_BUCKET,
+        "endpoint_url": os.environ.get("LIVEBLOG_MEDIA_S3_ENDPOINT_URL") or None,
+        "region_name": os.environ.get("LIVEBLOG_MEDIA_S3_REGION") or None,
+        # Keys from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
+        # or the machine's role, as boto3 finds them.
+        "file_overwrite": False,
+    }
+    # Empty: a bucket with ACLs disabled, public by a policy on media/* only.
+    _acl = os.environ.get("LIVEBLOG_MEDIA_S3_ACL", "public-read")
+    STORAGES["default"] = {"BACKEND": "posts.domain.media_files.PhotoS3Storage", "OPTIONS": {
+        **_s3, "location": "media", "default_acl": _acl or None,
+        # Plain URLs: they travel in events, feeds and partners' copies.
+        "querystring_auth": False,
+        "custom_domain": os.environ.get("LIVEBLOG_MEDIA_S3_CUSTOM_DOMAIN") or None,
+        "object_parameters": {"CacheControl": "public, max-age=3600, s-maxage=604800"},
+    }}
+    STORAGES["withheld"] = {"BACKEND": "posts.domain.media_files.PhotoS3Storage", "OPTIONS": {
+        **_s3, "location": "withheld", "default_acl": "private" if _acl else None, "querystring_auth": True,
+    }}
+else:
+    STORAGES["default"] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    STORAGES["withheld"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": LIVEBLOG_MEDIA_WITHHELD_ROOT, "base_url": "/withheld-is-never-served/"},
+    }
+# Refused uploads: over this many bytes (413), over this many pixels per frame
+# or frames x pixels over 4x that (413: a decompression bomb), other types (415).
+LIVEBLOG_MEDIA_MAX_BYTES = int(os.environ.get("LIVEBLOG_MEDIA_MAX_BYTES", str(15 * 1024 * 1024)))
+LIVEBLOG_MEDIA_MAX_PIXELS = int(os.environ.get("LIVEBLOG_MEDIA_MAX_PIXELS", str(40_000_000)))
+# Rendition widths (px); each as WebP and a JPEG fallback.
+LIVEBLOG_MEDIA_WIDTHS = tuple(
+    int(w) for w in os.environ.get("LIVEBLOG_MEDIA_WIDTHS", "480,960,1600").split(",") if w.strip()
+)
+# Retention: a photo uploaded and never used by an entry, older than this, is
+# deleted with its files (0 keeps them).
+LIVEBLOG_RETAIN_ORPHAN_MEDIA_DAYS = float(os.environ.get("LIVEBLOG_RETAIN_ORPHAN_MEDIA_DAYS", "2"))
 # Only fingerprinted names are kept (and compressed: half the work).
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 WHITENOISE_MAX_AGE = 300

@@ -77,6 +77,19 @@ def _fresh_read_cache():
 
 
 @pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Photos go to this test's own folders (public and withheld)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.LIVEBLOG_MEDIA_WITHHELD_ROOT = tmp_path / "media-withheld"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "withheld": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                     "OPTIONS": {"location": tmp_path / "media-withheld", "base_url": "/withheld-is-never-served/"}},
+    }
+
+
+@pytest.fixture(autouse=True)
 def _celery_in_process():
     """Fan-out runs in-process at commit in every test, in both CI passes;
     the tests that need a real worker against Redis start one and turn

@@ -40,6 +40,7 @@ def test_seed_demo_exercises_every_kind_and_flag_and_is_idempotent(db):
     assert entries.filter(status="draft", awaiting_approval=True).exists()
     assert entries.filter(body_html__contains="embed--youtube").exists()
     assert entries.exclude(verdict="").filter(status="published").exists()  # a fact check
+    assert entries.filter(image__isnull=False, status="published").count() == 1  # a photo
     assert blog.events.count() == blog.last_seq
 
 

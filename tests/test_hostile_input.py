@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 from posts.domain import services
 from posts.domain.errors import Invalid
-from posts.domain.models import Author, Blog, Entry, Erasure, Event, Question, WebhookPartner
+from posts.domain.models import Author, Blog, Entry, Erasure, Event, Media, Question, WebhookPartner
 from posts.domain.text import clean_text, scrub
 from tests.factories import make_blog, make_entry
+from tests.photos import photo_bytes, upload
 
 # Any code point, unpaired surrogates and NUL included (hypothesis leaves
 # surrogates out unless asked).
@@ -29,6 +30,8 @@ HOSTILE = st.one_of(
     ANY_TEXT,
     st.sampled_from(["\x00", "\ud800", "a\udfffb", "\x01\x1b[31m", "\x85\u2028\ufffe\U0010ffff", "\t\r\n", "]]>"]),
 )
+
+PHOTO = photo_bytes(size=(64, 48))
 
 # Every text field a person can write, and where the test writes it. A text
 # field added to a model fails test_every_text_field_is_in_the_hostile_input_test
@@ -44,6 +47,7 @@ WRITTEN = {
     ("Entry", "claim"), ("Entry", "claimant"),  # a fact check
     ("Entry", "review_note"),  # an editor's note sending a draft back
     ("Question", "name"), ("Question", "body"),  # a reader's question (no log-in)
+    ("Media", "alt"), ("Media", "caption"), ("Media", "credit"),  # a photo's words
 }
 NOT_FREE_TEXT = {
     ("Blog", "slug"), ("Blog", "status"), ("Membership", "role"), ("Author", "role"),
@@ -64,6 +68,7 @@ NOT_FREE_TEXT = {
     ("EmbedPreview", "text"), ("EmbedPreview", "author_name"), ("EmbedPreview", "frame_src"),
     # Made from the fields above at save (rendered HTML, plain text).
     ("Blog", "standfirst_html"), ("Entry", "body_html"), ("Entry", "body_text"),
+    ("Media", "content_type"),  # set from the decoded image, one of four types
 }
 
 
@@ -203,11 +208,11 @@ def _read_everything(client: Client, blog: Blog, entry_ids: list[int]) -> None:
 @given(
     title=HOSTILE, standfirst=HOSTILE, headline=HOSTILE, body=HOSTILE, edit=HOSTILE,
     note=HOSTILE, partner=HOSTILE, display=HOSTILE, reason=HOSTILE, claim=HOSTILE, review=HOSTILE,
-    asker=HOSTILE, question=HOSTILE,
+    asker=HOSTILE, question=HOSTILE, alt=HOSTILE, caption=HOSTILE, credit=HOSTILE,
 )
 def test_any_unicode_in_every_text_field_never_breaks_a_surface(
     transactional_db, client, editor, settings, title, standfirst, headline, body, edit, note, partner, display, reason,
-    claim, review, asker, question,
+    claim, review, asker, question, alt, caption, credit,
 ):
     settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE = False
     settings.LIVEBLOG_QUESTIONS_PER_ADDRESS = 10**9  # every example comes from one address
@@ -243,10 +248,23 @@ def test_any_unicode_in_every_text_field_never_breaks_a_surface(
     made = write("post", "/api/webhooks", {"url": "https://93.184.216.34/hook", "name": partner})
     if made.status_code == 201:  # paused: this test sends nothing out
         WebhookPartner.objects.filter(pk=made.json()["id"]).update(active=False)
-    first = write("post", f"/api/blogs/{blog.slug}/entries", {"body": body or "b", "headline": headline, "key_event": True})
+    # A photo's words travel as multipart form fields (a lone surrogate as
+    # the bytes an attacker would send; the server reads them as U+FFFD).
+    photo = client.post("/api/media", {
+        "file": upload(PHOTO), "blog": blog.slug,
+        **{name: value.encode("utf-8", "surrogatepass") for name, value in
+           (("alt", alt or "a"), ("caption", caption), ("credit", credit))},
+    }, HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert photo.status_code in (201, 422), photo.content[:300]
+    if photo.status_code == 422:
+        assert photo.json()["field"] in {"alt", "caption", "credit"}
+    image = photo.json()["id"] if photo.status_code == 201 else None
+    first = write("post", f"/api/blogs/{blog.slug}/entries",
+                  {"body": body or "b", "headline": headline, "key_event": True, "image": image})
     ids = [first.json()["id"]] if first.status_code == 201 else [make_entry(blog=blog, user=editor).pk]
     checked = write("post", f"/api/blogs/{blog.slug}/entries", {
         "body": body or "b", "fact_check": {"claim": claim or "c", "claimant": claim or "c", "verdict": "False"},
+        "image": image,  # so the photo is still on the surfaces after the first entry's erase
     })
     if checked.status_code == 201:
         ids.append(checked.json()["id"])
@@ -272,7 +290,8 @@ def test_any_unicode_in_every_text_field_never_breaks_a_surface(
                  *Entry.objects.filter(blog=blog).values_list("headline", "body", "claim", "claimant", "review_note"),
                  *WebhookPartner.objects.values_list("name", flat=True), *Author.objects.values_list("display_name", flat=True),
                  *Erasure.objects.values_list("reason", flat=True),
-                 *Question.objects.values_list("name", "body")]:
+                 *Question.objects.values_list("name", "body"),
+                 *Media.objects.values_list("alt", "caption", "credit")]:
         for value in (text if isinstance(text, tuple) else (text,)):
             assert scrub(value) == value
     for event in Event.objects.filter(blog=blog):

@@ -222,3 +222,19 @@ def test_the_live_page_offers_push_opt_in_and_registers_the_service_worker(live_
     assert button.inner_text() == "Notify me of key events"
     scope = page.evaluate("navigator.serviceWorker.ready.then((r) => r.scope)")
     assert scope == f"{live_url}/"
+
+
+def test_a_key_event_with_a_photo_is_pushed_with_its_image(
+    blog, reporter, vapid, push_service, django_capture_on_commit_callbacks
+):
+    from tests.photos import photo_bytes, upload
+
+    browser = Browser(f"{push_service.url}/push/photo")
+    _subscribe(blog, browser)
+    with django_capture_on_commit_callbacks(execute=True):  # renditions at commit
+        media = services.media_upload(user=reporter, file=upload(photo_bytes(size=(2000, 1000))), alt="Crowd", blog=blog)
+    _publish(django_capture_on_commit_callbacks, blog=blog, user=reporter, headline="Declared",
+             body="Result.", key_event=True, image=media)
+    [request] = push_service.wait_for(1)
+    note = browser.decrypt(request.body)
+    assert note["image"].endswith("/960.jpg")  # the narrowest JPEG rendition a notification fills

@@ -69,7 +69,7 @@ def test_each_rule_deletes_only_rows_past_their_keep_and_the_event_log_stays(blo
     assert retention.expired_counts() == {
         "webhook_attempts": 0, "webhook_deliveries_delivered": 0, "webhook_deliveries_given_up": 0,
         "push_subscriptions_closed_blogs": 0, "idempotency_keys": 0, "login_log": 0, "login_failures": 0,
-        "questions_handled": 0, "sessions_expired": 0,
+        "questions_handled": 0, "orphan_media": 0, "sessions_expired": 0,
     }
 
 

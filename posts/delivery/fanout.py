@@ -155,7 +155,7 @@ def due_delivery_ids(*, limit: int = SWEEP_LIMIT * 4) -> list[int]:
 # --- CDN -------------------------------------------------------------------------
 
 
-def purge_cdn(slug: str) -> None:
+def purge_cdn(slug: str, *, extra_keys=()) -> None:
     """Purge the blog's surrogate key (and the blog lists') at the CDN.
 
     ``LIVEBLOG_CDN_PURGE_URL`` with ``{key}`` gets one POST per key with the
@@ -166,7 +166,7 @@ def purge_cdn(slug: str) -> None:
     """
     client = outbound.session()
     url = settings.LIVEBLOG_CDN_PURGE_URL
-    keys = [cache.surrogate_key(slug), cache.BLOGS_SURROGATE_KEY]
+    keys = [cache.surrogate_key(slug), cache.BLOGS_SURROGATE_KEY, *extra_keys]
     headers = {"User-Agent": "liveblog-cdn-purge"}
     if settings.LIVEBLOG_CDN_PURGE_TOKEN:
         headers["Authorization"] = f"Bearer {settings.LIVEBLOG_CDN_PURGE_TOKEN}"

@@ -77,8 +77,8 @@ def _call_with_retry(task, call, what: str) -> None:
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=6)
-def purge_cdn_task(self, slug: str) -> None:
-    _call_with_retry(self, lambda: fanout.purge_cdn(slug), f"CDN purge for {slug}")
+def purge_cdn_task(self, slug: str, keys: list[str] | None = None) -> None:
+    _call_with_retry(self, lambda: fanout.purge_cdn(slug, extra_keys=keys or ()), f"CDN purge for {slug}")
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=6)
@@ -87,11 +87,12 @@ def ping_hub_task(self, slug: str) -> None:
 
 
 @shared_task(name="posts.delivery.tasks.purge_blog_task", acks_late=True, ignore_result=True)
-def purge_blog_task(slug: str) -> None:
-    """Drop every cached read of a blog here and at the CDN (legal erase)."""
+def purge_blog_task(slug: str, keys: list[str] | None = None) -> None:
+    """Drop every cached read of a blog here and at the CDN (legal erase),
+    with ``keys`` more to purge at the CDN (a photo taken down)."""
     cache.purge_blog_responses(slug)
     if settings.LIVEBLOG_CDN_PURGE_URL:
-        purge_cdn_task.delay(slug)
+        purge_cdn_task.delay(slug, keys or [])
 
 
 @shared_task(ignore_result=True)

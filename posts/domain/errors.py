@@ -22,6 +22,11 @@ class ErrorCode(StrEnum):
     GONE = "gone"
     TOO_LARGE = "too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    # Photos (docs/media.md): 415, 413, 413, 422
+    NOT_AN_IMAGE = "not_an_image"
+    IMAGE_TYPE_REFUSED = "image_type_refused"
+    IMAGE_TOO_MANY_PIXELS = "image_too_many_pixels"
+    IMAGE_DAMAGED = "image_damaged"
     # 409: the state of things forbids it now
     STALE_VERSION = "stale_version"
     SLUG_TAKEN = "slug_taken"
@@ -94,6 +99,13 @@ class Gone(ServiceError):
 class TooLarge(ServiceError):
     status_code = 413
     default_code = ErrorCode.TOO_LARGE
+
+
+class UnsupportedMediaType(ServiceError):
+    """An upload that is not a photo of a type we take."""
+
+    status_code = 415
+    default_code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 class Invalid(ServiceError):

@@ -32,6 +32,27 @@ class FactCheckShape(Shape):
     verdict: str = Field(description="One of the newsroom's labels (LIVEBLOG_FACT_CHECK_VERDICTS), best first.")
 
 
+class RenditionShape(Shape):
+    width: int = Field(ge=1)
+    type: Literal["image/webp", "image/jpeg"]
+    url: str = URL
+
+
+class MediaShape(Shape):
+    """A photo (docs/media.md): the original (EXIF removed) and its renditions,
+    which a task adds shortly after upload (empty until then, and for an animation)."""
+
+    id: int
+    url: str = URL
+    type: Literal["image/jpeg", "image/png", "image/webp", "image/gif"]
+    alt: str
+    caption: str
+    credit: str
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    renditions: list[RenditionShape]
+
+
 class EntryShape(Shape):
     """An entry as readers, partners and the API see it (serializers.entry_dict)."""
 
@@ -50,6 +71,7 @@ class EntryShape(Shape):
     version: int = Field(ge=1)
     url: str = URL
     fact_check: FactCheckShape | None
+    image: MediaShape | None = Field(None, description="The entry's photo, or null (absent in events written before photos).")
 
 
 class EntryTombstone(Shape):

@@ -129,6 +129,43 @@ class Membership(models.Model):
         return f"{self.user} ({self.role}) on {self.blog}"
 
 
+class Media(models.Model):
+    """An uploaded photo: the stored original (EXIF removed) and its
+    renditions, in the ``default`` storage while public, in ``withheld``
+    once taken down with its entry (docs/media.md)."""
+
+    blog = models.ForeignKey(Blog, on_delete=models.CASCADE, null=True, blank=True, related_name="media")
+    # The stored original's name in its storage; renditions sit beside it.
+    file = models.FileField(max_length=255)
+    alt = models.CharField(max_length=500)
+    caption = models.CharField(max_length=1000, blank=True)
+    credit = models.CharField(max_length=200, blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=20)
+    size = models.PositiveIntegerField(default=0)
+    # [{"width", "height", "type", "name", "size"}], made by a task after upload.
+    renditions = models.JSONField(default=list, blank=True)
+    # True once taken down with its entry: the files are in the withheld storage.
+    withheld = models.BooleanField(default=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "media"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.pk}: {self.alt[:60]}"
+
+    @property
+    def names(self) -> list[str]:
+        """Every stored file of the photo: the original and its renditions."""
+        return [self.file.name, *(r["name"] for r in self.renditions)]
+
+
 class Entry(models.Model):
     class Kind(models.TextChoices):
         UPDATE = "update", "Update"
@@ -175,6 +212,9 @@ class Entry(models.Model):
     claim_url = models.URLField(max_length=500, blank=True)
     claim_date = models.DateField(null=True, blank=True)
     verdict = models.CharField(max_length=60, blank=True)
+    # The entry's photo (docs/media.md); a photo in use cannot be deleted
+    # (RESTRICT: deleting a blog still takes its entries and photos together).
+    image = models.ForeignKey(Media, on_delete=models.RESTRICT, null=True, blank=True, related_name="entries")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

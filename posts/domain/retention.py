@@ -16,10 +16,11 @@ from importlib import import_module
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import Blog, IdempotencyKey, PushSubscription, Question, WebhookAttempt, WebhookDelivery
+from . import media_files
+from .models import Blog, IdempotencyKey, Media, PushSubscription, Question, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ class Rule:
     name: str
     setting: str
     expired: Callable[[timedelta], QuerySet]
+    # Called in each batch's transaction with the rows about to go (files to remove).
+    before_delete: Callable[[QuerySet], None] | None = None
 
     @property
     def days(self) -> float:
@@ -90,6 +93,16 @@ def _handled_questions(keep: timedelta) -> QuerySet:
     return Question.objects.filter(handled_at__lt=timezone.now() - keep).exclude(status=Question.Status.PENDING)
 
 
+def _orphan_media(keep: timedelta) -> QuerySet:
+    # Uploaded and never used by an entry (deleting a photo in use is RESTRICTed).
+    return Media.objects.filter(entries__isnull=True, created_at__lt=timezone.now() - keep)
+
+
+def _remove_media_files(rows: QuerySet) -> None:
+    names = [name for media in rows for name in media.names]
+    transaction.on_commit(lambda: media_files.delete(names))
+
+
 RULES: list[Rule] = [
     Rule("webhook_attempts", "LIVEBLOG_RETAIN_WEBHOOK_ATTEMPTS_DAYS", _old_attempts),
     Rule("webhook_deliveries_delivered", "LIVEBLOG_RETAIN_DELIVERED_DAYS", _delivered),
@@ -99,14 +112,17 @@ RULES: list[Rule] = [
     Rule("login_log", "LIVEBLOG_RETAIN_LOGIN_RECORDS_DAYS", _login_records),
     Rule("login_failures", "LIVEBLOG_RETAIN_LOGIN_RECORDS_DAYS", _login_failures),
     Rule("questions_handled", "LIVEBLOG_RETAIN_QUESTIONS_DAYS", _handled_questions),
+    Rule("orphan_media", "LIVEBLOG_RETAIN_ORPHAN_MEDIA_DAYS", _orphan_media, before_delete=_remove_media_files),
 ]
 
 
-def delete_in_batches(queryset: QuerySet, *, batch: int, max_rows: int, pause: float = 0.0) -> tuple[int, float]:
+def delete_in_batches(
+    queryset: QuerySet, *, batch: int, max_rows: int, pause: float = 0.0,
+    before_delete: Callable[[QuerySet], None] | None = None,
+) -> tuple[int, float]:
     """Delete the rows of ``queryset`` oldest key first, ``batch`` at a time,
     each batch its own transaction, stopping after ``max_rows``. Returns
     (rows deleted, including cascades; longest batch in seconds)."""
-    model: type[Model] = queryset.model
     deleted, longest, done = 0, 0.0, 0
     while done < max_rows:
         ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: min(batch, max_rows - done)])
@@ -114,7 +130,10 @@ def delete_in_batches(queryset: QuerySet, *, batch: int, max_rows: int, pause: f
             break
         started = time.monotonic()
         with transaction.atomic():
-            count, _ = model.objects.filter(pk__in=ids).delete()
+            rows = queryset.filter(pk__in=ids)  # still expired, under the transaction
+            if before_delete is not None:
+                before_delete(rows)
+            count, _ = rows.delete()
         longest = max(longest, time.monotonic() - started)
         deleted += count
         done += len(ids)
@@ -146,7 +165,8 @@ def run() -> dict[str, int]:
         if rule.days <= 0:
             continue
         deleted, slowest = delete_in_batches(
-            rule.expired(timedelta(days=rule.days)), batch=batch, max_rows=max_rows, pause=pause
+            rule.expired(timedelta(days=rule.days)), batch=batch, max_rows=max_rows, pause=pause,
+            before_delete=rule.before_delete,
         )
         report[rule.name] = deleted
         longest = max(longest, slowest)

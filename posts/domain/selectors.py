@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import F, Max, Prefetch, Q, QuerySet
 
 from .errors import NotFound
-from .models import Author, Blog, Entry, Event
+from .models import Author, Blog, Entry, Event, Media
 
 MAX_PAGE_SIZE = 100
 
@@ -44,8 +44,11 @@ def _with_authors(qs: QuerySet[Entry]) -> QuerySet[Entry]:
     query. ``to_attr`` matters: a plain prefetch builds one queryset per
     entry, which was a third of a feed's cache-miss time (bench/PROFILING.md).
     Callers start from ``blog.entries`` so every entry shares the one blog
-    object instead of a join building fifty copies of it."""
-    return qs.prefetch_related(Prefetch("authors", queryset=_BYLINE_AUTHORS, to_attr="_byline"))
+    object instead of a join building fifty copies of it. The photo comes
+    in the same query (a join on a primary key)."""
+    return qs.select_related("image").prefetch_related(
+        Prefetch("authors", queryset=_BYLINE_AUTHORS, to_attr="_byline")
+    )
 
 
 def entry_with_byline(entry: Entry) -> Entry:
@@ -367,3 +370,17 @@ def desk_entry_or_404(*, blog: Blog, entry_id: int) -> Entry:
 
 def awaiting_approval_count(*, blog: Blog) -> int:
     return blog.entries.filter(status=Entry.Status.DRAFT, awaiting_approval=True).count()
+
+
+# --- Photos ------------------------------------------------------------------
+
+
+def writer_media(*, media_id: int, user) -> Media:
+    """A photo for someone who may write where it belongs (the API's GET,
+    the desk's preview), or :class:`NotFound`."""
+    from .permissions import can_write
+
+    media = Media.objects.select_related("blog").filter(pk=media_id).first()
+    if media is None or not can_write(user, media.blog):
+        raise NotFound(f"No photo {media_id}.")
+    return media

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.core.files.storage import storages
 
-from .models import Blog, Entry, Erasure
+from .models import Blog, Entry, Erasure, Media
 
 
 def absolute_url(path: str) -> str:
@@ -21,8 +22,48 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
+def media_url(name: str) -> str:
+    """The absolute URL of a public photo file (the app's, nginx's or the bucket's)."""
+    url = storages["default"].url(name)
+    return url if url.startswith(("http://", "https://")) else absolute_url(url)
+
+
+def rendition_dicts(media: Media) -> list[dict]:
+    """``[{width, type, url}]``, narrowest first, WebP before JPEG."""
+    return [{"width": r["width"], "type": r["type"], "url": media_url(r["name"])} for r in media.renditions]
+
+
+def share_file(media: Media) -> dict:
+    """The one file of a photo handed to feeds, sharing cards, JSON-LD and
+    push: the widest JPEG rendition (every reader takes JPEG), else the
+    original. ``{url, type, size, width, height}``."""
+    jpegs = [r for r in media.renditions if r["type"] == "image/jpeg"]
+    if jpegs:
+        widest = max(jpegs, key=lambda r: r["width"])
+        return {"url": media_url(widest["name"]), "type": "image/jpeg", "size": widest["size"],
+                "width": widest["width"], "height": widest["height"]}
+    return {"url": media_url(media.file.name), "type": media.content_type, "size": media.size,
+            "width": media.width, "height": media.height}
+
+
+def media_dict(media: Media) -> dict:
+    """A photo as the API, events and partners see it (PRODUCT.md, Photos)."""
+    return {
+        "id": media.pk,
+        "url": media_url(media.file.name),
+        "type": media.content_type,
+        "alt": media.alt,
+        "caption": media.caption,
+        "credit": media.credit,
+        "width": media.width,
+        "height": media.height,
+        "renditions": rendition_dicts(media),
+    }
+
+
 def entry_dict(entry: Entry) -> dict:
-    """Needs ``authors`` prefetched (with ``user``) to stay query-free per entry."""
+    """Needs ``authors`` prefetched (with ``user``) and ``image`` selected to
+    stay query-free per entry."""
     return {
         "id": entry.pk,
         "kind": entry.kind,
@@ -39,6 +80,7 @@ def entry_dict(entry: Entry) -> dict:
         "version": entry.version,
         "url": absolute_url(f"/live/{entry.blog.slug}/entries/{entry.pk}/"),
         "fact_check": entry.fact_check,
+        "image": media_dict(entry.image) if entry.image_id else None,
     }
 
 

@@ -57,13 +57,16 @@ def plain(html_text: str) -> str:
 @register.filter
 def share_image(entries) -> str:
     """The first image among ``entries`` (an entry or a list), absolute, for
-    sharing cards; empty when none has one."""
+    sharing cards: an entry's photo, else the first image of its body;
+    empty when none has one."""
     from posts.domain.rendering import first_image
-    from posts.domain.serializers import absolute_url
+    from posts.domain.serializers import absolute_url, share_file
 
     for entry in entries if isinstance(entries, list | tuple) else [entries]:
         if entry is None:
             continue
+        if entry.image_id:
+            return share_file(entry.image)["url"]
         src = first_image(entry.body_html)
         if src:
             return src if src.startswith(("http://", "https://")) else absolute_url(src)
@@ -78,3 +81,39 @@ def oembed_url(page_url: str) -> str:
     from posts.domain.serializers import absolute_url
 
     return absolute_url("/oembed?" + urlencode({"url": page_url, "format": "json"}))
+# The photo's display width: the reader column (--measure, 42rem) or the
+# viewport less the page's padding (static/live/live.css).
+PHOTO_SIZES = "(min-width: 44rem) 42rem, calc(100vw - 2rem)"
+
+
+@register.filter
+def picture(media) -> dict:
+    """What ``templates/posts/_photo.html`` needs: a WebP and a JPEG
+    ``srcset`` (empty until the renditions are made) and the fallback src."""
+    from posts.domain.serializers import media_url, share_file
+
+    def srcset(kind: str) -> str:
+        return ", ".join(f"{media_url(r['name'])} {r['width']}w" for r in media.renditions if r["type"] == kind)
+
+    return {
+        "webp": srcset("image/webp"),
+        "jpeg": srcset("image/jpeg"),
+        "src": share_file(media)["url"],
+        "sizes": PHOTO_SIZES,
+    }
+
+
+@register.filter
+def share_image_alt(entries) -> str:
+    """The alt text of the image :func:`share_image` picks: an entry's photo
+    has one; an image in a body has none we can vouch for."""
+    from posts.domain.rendering import first_image
+
+    for entry in entries if isinstance(entries, list | tuple) else [entries]:
+        if entry is None:
+            continue
+        if entry.image_id:
+            return entry.image.alt
+        if first_image(entry.body_html):
+            return ""
+    return ""

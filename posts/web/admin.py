@@ -20,6 +20,7 @@ from posts.domain.models import (
     EntryRevision,
     Erasure,
     Event,
+    Media,
     Membership,
     PushSubscription,
     WebhookAttempt,
@@ -379,6 +380,26 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 @admin.register(PushSubscription)
 class PushSubscriptionAdmin(admin.ModelAdmin):
     list_display = ["blog", "endpoint", "created_at"]
+
+
+@admin.register(Media)
+class MediaAdmin(admin.ModelAdmin):
+    """Photos, to look up (uploads go through the desk or the API; a takedown,
+    a legal erase or retention removes them: docs/media.md)."""
+
+    list_display = ["pk", "alt", "blog", "width", "height", "content_type", "withheld", "created_at"]
+    list_filter = ["withheld", "content_type"]
+    search_fields = ["alt", "caption", "credit"]
+    readonly_fields = [f.name for f in Media._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 admin.site.unregister(AccessAttempt)

@@ -15,12 +15,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.feedgenerator import Enclosure
 
 from posts.delivery.websub import HubAtomFeed, HubRssFeed
 from posts.domain import fact_checks, selectors
 from posts.domain.models import Blog, Entry
 from posts.domain.rendering import plain_text
-from posts.domain.serializers import absolute_url
+from posts.domain.serializers import absolute_url, share_file
 from posts.web.caching import FEED_CACHE_CONTROL, cached_read, set_last_modified, surrogate_key
 from posts.web.structured_data import entry_headline
 from posts.web.views import _blog_read, reader_view
@@ -28,18 +29,32 @@ from posts.web.views import _blog_read, reader_view
 FEED_SIZE = 50
 
 DC_NS = "http://purl.org/dc/elements/1.1/"
+# Media RSS (https://www.rssboard.org/media-rss): the photo with its size,
+# alt text and credit, which an RSS enclosure cannot carry.
+MEDIA_NS = "http://search.yahoo.com/mrss/"
 
 
 class RssWithAuthors(HubRssFeed):
-    """One ``dc:creator`` per author (Django writes one name at most)."""
+    """One ``dc:creator`` per author (Django writes one name at most), and
+    the entry's photo as ``media:content``."""
 
     def rss_attributes(self):
-        return {**super().rss_attributes(), "xmlns:dc": DC_NS}
+        return {**super().rss_attributes(), "xmlns:dc": DC_NS, "xmlns:media": MEDIA_NS}
 
     def add_item_elements(self, handler, item):
         super().add_item_elements(handler, item)
         for name, _url in item["authors"]:
             handler.addQuickElement("dc:creator", name)
+        photo = item.get("photo")
+        if photo:
+            handler.startElement("media:content", {
+                "url": photo["url"], "type": photo["type"], "medium": "image", "fileSize": str(photo["size"]),
+                "width": str(photo["width"]), "height": str(photo["height"]),
+            })
+            handler.addQuickElement("media:description", photo["alt"], {"type": "plain"})
+            if photo["credit"]:
+                handler.addQuickElement("media:credit", photo["credit"])
+            handler.endElement("media:content")
 
 
 class AtomWithAuthors(HubAtomFeed):
@@ -113,7 +128,17 @@ class LiveBlogRssFeed(Feed):
         return entry.updated_at or entry.published_at
 
     def item_extra_kwargs(self, entry: Entry) -> dict:
-        return {"authors": [(a.name, a.url) for a in entry.byline]}
+        photo = None
+        if entry.image_id:
+            photo = {**share_file(entry.image), "alt": entry.image.alt, "credit": entry.image.credit}
+        return {"authors": [(a.name, a.url) for a in entry.byline], "photo": photo}
+
+    def item_enclosures(self, entry: Entry) -> list[Enclosure]:
+        # RSS: one <enclosure> (its limit); Atom: <link rel="enclosure">.
+        if not entry.image_id:
+            return []
+        photo = share_file(entry.image)
+        return [Enclosure(photo["url"], str(photo["size"]), photo["type"])]
 
     def item_categories(self, entry: Entry) -> list[str]:
         categories = []

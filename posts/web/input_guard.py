@@ -7,10 +7,13 @@ from __future__ import annotations
 from django.http import HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 
+from posts.domain.errors import ErrorCode
+
 
 def _refuse(request, status: int, detail: str) -> HttpResponse:
     if request.path.startswith("/api/"):
-        response = JsonResponse({"detail": detail}, status=status)
+        code = ErrorCode.NOT_FOUND if status == 404 else ErrorCode.BAD_REQUEST
+        response = JsonResponse({"detail": detail, "code": code}, status=status)
     else:
         response = HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")
     response["Cache-Control"] = "no-cache"

@@ -18,7 +18,7 @@ from django.conf import settings
 from posts.domain import fact_checks, selectors
 from posts.domain.models import Author, Blog, Entry
 from posts.domain.rendering import plain_text
-from posts.domain.serializers import absolute_url, iso
+from posts.domain.serializers import absolute_url, iso, share_file
 
 CONTEXT = "https://schema.org"
 # Google shows up to 110 characters of a headline.
@@ -75,8 +75,22 @@ def blog_posting(entry: Entry, *, url: str | None = None) -> dict:
         "articleBody": entry.body_text,
         "author": [person(a) for a in entry.byline],
     }
-    if pictures := images(entry.body_html):
+    pictures = [*([image_object(entry)] if entry.image_id else []), *images(entry.body_html)]
+    if pictures:
         data["image"] = pictures
+    return data
+
+
+def image_object(entry: Entry) -> dict:
+    """The entry's photo as a schema.org ``ImageObject``."""
+    media = entry.image
+    photo = share_file(media)
+    data = {"@type": "ImageObject", "url": photo["url"], "contentUrl": photo["url"],
+            "width": photo["width"], "height": photo["height"], "description": media.alt}
+    if media.caption:
+        data["caption"] = media.caption
+    if media.credit:
+        data["creditText"] = media.credit
     return data
 
 
@@ -113,9 +127,10 @@ def live_blog_posting(blog: Blog, *, entries: list[Entry], pinned: Entry | None 
     url = absolute_url(blog.get_absolute_url())
     started = iso(blog.coverage_start or blog.created_at)
     authors = {a.pk: a for e in updates for a in e.byline}
-    pictures = list(dict.fromkeys(
-        src for html_text in [blog.standfirst_html, *(e.body_html for e in updates)] for src in images(html_text)
-    ))
+    pictures = list(dict.fromkeys([
+        *(share_file(e.image)["url"] for e in updates if e.image_id),
+        *(src for html_text in [blog.standfirst_html, *(e.body_html for e in updates)] for src in images(html_text)),
+    ]))
     data = {
         "@context": CONTEXT,
         "@type": "LiveBlogPosting",

@@ -1,9 +1,9 @@
 """Reader pages and feeds."""
 
 from django.conf import settings
-from django.urls import path
+from django.urls import path, re_path
 
-from posts.web import embed_views, feeds, views
+from posts.web import embed_views, feeds, media_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -22,4 +22,10 @@ if settings.MEDIA_URL.startswith("/"):
     # the production profile's nginx may serve MEDIA_ROOT itself.
     urlpatterns.append(
         path(f"{settings.MEDIA_URL.strip('/')}/embeds/<path:path>", embed_views.embed_media, name="embed-media")
+    )
+# The embedded default serves photos itself (a local MEDIA_URL path); with a
+# store of its own (an absolute MEDIA_URL, S3) nothing here is needed.
+if settings.MEDIA_URL.startswith("/"):
+    urlpatterns.append(
+        re_path(rf"^{settings.MEDIA_URL.strip('/')}/(?P<name>.+)$", media_views.media_file, name="media-file")
     )

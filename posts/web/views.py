@@ -17,7 +17,7 @@ from posts.delivery.websub import json_feed_hubs
 from posts.domain import fact_checks, selectors
 from posts.domain.models import Blog, Entry
 from posts.domain.rendering import plain_text
-from posts.domain.serializers import absolute_url, iso
+from posts.domain.serializers import absolute_url, iso, share_file
 from posts.web.caching import (
     BLOGS_SURROGATE_KEY,
     ERROR_CACHE_CONTROL,
@@ -270,6 +270,12 @@ def _json_feed_item(entry: Entry) -> dict:
         "date_modified": iso(entry.updated_at or entry.published_at),
         "authors": [{"name": a.name, **({"url": a.url} if a.url else {})} for a in entry.byline],
     }
+    if entry.image_id:
+        photo = share_file(entry.image)
+        item["image"] = photo["url"]
+        item["attachments"] = [{
+            "url": photo["url"], "mime_type": photo["type"], "size_in_bytes": photo["size"], "title": entry.image.alt,
+        }]
     tags = [label for flag, label in ((entry.key_event, "key event"), (entry.kind != "update", entry.kind)) if flag]
     if tags:
         item["tags"] = tags

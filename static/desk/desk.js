@@ -403,6 +403,7 @@
       .forEach(function (el) { el.checked = false; });
     var kind = form.querySelector("select[name=kind]");
     if (kind) kind.value = "update";
+    clearPhoto(form);
     var more = document.getElementById("composer-more");
     if (more) more.open = false;
     updatePreview(form, true);
@@ -586,6 +587,95 @@
     localizeClock(body);
   }
 
+  // --- Photo (templates/desk/_photo_fields.html) ----------------------------------
+  // A photo picked, dropped or pasted goes into the composer's file input, so
+  // it travels with the entry in one submit (the same path as without script).
+
+  var PHOTO_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif"];
+
+  function photoError(form, message) {
+    var slot = form.querySelector("[data-field=photo] .field-error");
+    if (slot) slot.textContent = message;
+  }
+
+  function showPhotoPreview(form, file) {
+    var preview = form.querySelector("[data-photo-preview]");
+    if (!preview) return;
+    if (!file) { preview.hidden = true; return; }
+    var reader = new FileReader();
+    reader.addEventListener("load", function () {
+      // A data: URL: the desk's CSP allows data: images, not blob: ones.
+      preview.querySelector("[data-photo-preview-img]").src = reader.result;
+      preview.hidden = false;
+    });
+    reader.readAsDataURL(file);
+  }
+
+  function setPhoto(form, file) {
+    var input = form.querySelector("input[type=file][name=photo]");
+    if (!input || !file) return false;
+    photoError(form, "");
+    if (PHOTO_TYPES.indexOf(file.type) === -1) {
+      photoError(form, "That is not a JPEG, PNG, WebP or GIF photo.");
+      return false;
+    }
+    var transfer = new DataTransfer();
+    transfer.items.add(file);
+    input.files = transfer.files;
+    showPhotoPreview(form, file);
+    var alt = form.querySelector("input[name=photo_alt]");
+    announce("Photo added: " + (file.name || "pasted image") + ". Describe it in the alt text.");
+    if (alt && !alt.value) alt.focus();
+    return true;
+  }
+
+  function clearPhoto(form) {
+    var input = form.querySelector("input[type=file][name=photo]");
+    if (input) input.value = "";
+    showPhotoPreview(form, null);
+  }
+
+  function firstImage(list) {
+    for (var i = 0; i < (list ? list.length : 0); i++) {
+      if (list[i].type && list[i].type.indexOf("image/") === 0) return list[i];
+    }
+    return null;
+  }
+
+  function wirePhoto(form) {
+    var drop = form.querySelector("[data-photo-drop]");
+    var input = form.querySelector("input[type=file][name=photo]");
+    if (!drop || !input) return;
+    input.addEventListener("change", function () {
+      photoError(form, "");
+      showPhotoPreview(form, input.files[0] || null);
+    });
+    ["dragenter", "dragover"].forEach(function (type) {
+      drop.addEventListener(type, function (event) {
+        event.preventDefault();
+        drop.classList.add("photo-drop--over");
+      });
+    });
+    drop.addEventListener("dragleave", function () { drop.classList.remove("photo-drop--over"); });
+    drop.addEventListener("drop", function (event) {
+      event.preventDefault();
+      drop.classList.remove("photo-drop--over");
+      var files = event.dataTransfer && event.dataTransfer.files;
+      setPhoto(form, files && files[0]);
+    });
+    // A screenshot or a copied image pasted anywhere in the composer; text pastes as usual.
+    form.addEventListener("paste", function (event) {
+      var file = firstImage(event.clipboardData && event.clipboardData.files);
+      if (!file) return;
+      event.preventDefault();
+      setPhoto(form, file);
+    });
+    form.querySelector("[data-photo-remove]").addEventListener("click", function () {
+      clearPhoto(form);
+      input.focus();
+    });
+  }
+
   // --- Wiring -------------------------------------------------------------------
 
   document.addEventListener("submit", function (event) {
@@ -645,6 +735,7 @@
   if (composer) {
     var body = composer.querySelector("textarea[name=body]");
     body.addEventListener("input", function () { updatePreview(composer, false); });
+    wirePhoto(composer);
     if (body.value.trim()) updatePreview(composer, true);
   }
   /* The header's "3 waiting" opens the queue it points to. */

@@ -137,6 +137,36 @@
     ]);
   }
 
+  // The entry's photo (templates/posts/_photo.html): WebP and JPEG srcsets
+  // once the renditions exist, width and height against layout shift.
+  var PHOTO_SIZES = "(min-width: 44rem) 42rem, calc(100vw - 2rem)";
+
+  function srcset(renditions, type) {
+    return renditions.filter(function (r) { return r.type === type; })
+      .map(function (r) { return r.url + " " + r.width + "w"; }).join(", ");
+  }
+
+  function renderPhoto(image, lang) {
+    var renditions = image.renditions || [];
+    var jpegs = renditions.filter(function (r) { return r.type === "image/jpeg"; });
+    var src = jpegs.length ? jpegs[jpegs.length - 1].url : image.url;
+    var imgAttrs = { src: src, width: image.width, height: image.height, alt: image.alt, loading: "lazy", decoding: "async" };
+    var webp = srcset(renditions, "image/webp");
+    var jpeg = srcset(renditions, "image/jpeg");
+    if (jpeg) { imgAttrs.srcset = jpeg; imgAttrs.sizes = PHOTO_SIZES; }
+    var picture = el("picture", {}, []);
+    if (webp) picture.appendChild(el("source", { type: "image/webp", srcset: webp, sizes: PHOTO_SIZES }));
+    picture.appendChild(el("img", imgAttrs));
+    var figure = el("figure", { "class": "entry__photo" }, [picture]);
+    if (image.caption || image.credit) {
+      var caption = el("figcaption", { "class": "entry__caption" });
+      if (image.caption) caption.appendChild(el("span", { lang: lang }, [image.caption]));
+      if (image.credit) caption.append(" ", el("span", { "class": "entry__credit" }, [image.credit]));
+      figure.appendChild(caption);
+    }
+    return figure;
+  }
+
   function badge(kind, text) { return el("span", { "class": "badge badge--" + kind }, [text]); }
 
   function renderEntry(entry) {
@@ -164,6 +194,7 @@
     if (entry.headline) {
       article.appendChild(el("h3", { "class": "entry__headline", id: "entry-" + id + "-headline", lang: lang }, [entry.headline]));
     }
+    if (entry.image) article.appendChild(renderPhoto(entry.image, lang));
     if (entry.fact_check) article.appendChild(renderFactCheck(entry.fact_check, lang));
     var body = el("div", { "class": "entry__body", lang: lang });
     body.innerHTML = entry.body_html; // sanitized on the server (nh3)

@@ -7,6 +7,7 @@ self.addEventListener("push", (event) => {
   event.waitUntil(self.registration.showNotification(title, {
     body: note.body || "",
     tag: note.tag,
+    image: note.image || undefined,
     data: { url: note.url || "/" },
   }));
 });

@@ -22,6 +22,7 @@ from .idempotency import (
     token_scope,
     user_scope,
 )
+from .media import media_discard, media_make_renditions, media_upload, store_media_from_bytes
 from .outbox import UNSET, hand_off
 from .partners import (
     generate_secret,
@@ -72,6 +73,10 @@ __all__ = [
     "generate_secret",
     "hand_off",
     "open_due_blogs",
+    "media_discard",
+    "media_make_renditions",
+    "media_upload",
+    "store_media_from_bytes",
     "publish_due_entries",
     "question_answer",
     "question_ask",

@@ -20,6 +20,7 @@ from posts.domain.models import (
 from posts.domain.rendering import plain_text, render_markdown
 from posts.domain.text import clean_text
 
+from .media import release_if_withheld
 from .outbox import entry_event
 
 # A scheduled time this far in the past is taken as "now" (clock skew, slow
@@ -138,6 +139,8 @@ def unpin_others(entry: Entry, user) -> None:
 
 def go_live(entry: Entry, user, now: datetime) -> None:
     """Publish ``entry`` (saved by the caller) and write its event."""
+    if entry.image_id:
+        release_if_withheld(entry.image)
     if entry.pinned:
         unpin_others(entry, user)
     entry.status = Entry.Status.PUBLISHED

@@ -35,6 +35,7 @@ from ._writing import (
 )
 from .blogs import blog_close, publish_closing
 from .embeds import previews_for, request_capture
+from .media import clean_image, release_if_withheld, withhold_if_unused
 from .outbox import UNSET, _Unset, entry_event, lock_blog, require
 
 
@@ -54,6 +55,7 @@ def entry_create(
     submit: bool = False,
     fact_check: dict | None = None,
     published_at: datetime | None = None,
+    image=None,
 ) -> Entry:
     """Write an entry: published now, scheduled, or kept as a draft.
 
@@ -63,6 +65,7 @@ def entry_create(
     claimant, claim_url?, claim_date?, verdict}``) makes the entry a fact
     check, its body the explanation. ``published_at`` (a past time) is for
     imports and the demo blog only; neither the API nor the desk offers it.
+    ``image`` is the entry's photo (a Media or its id, docs/media.md).
     """
     if published_at is not None and (status != Entry.Status.PUBLISHED or published_at > timezone.now()):
         raise Invalid("published_at is a past time, for a published entry.", field="published_at")
@@ -74,6 +77,7 @@ def entry_create(
             return blog_close(blog=blog, user=user, body=body, headline=headline, authors=authors)
     require(permissions.can_write, user, blog, "You are not on this blog's team.")
     body = clean_body(body)
+    image = clean_image(image, blog=blog)
     headline = clean_headline(headline)
     kind = clean_kind(kind)
     fact_check_columns = clean_fact_check(fact_check)
@@ -104,6 +108,7 @@ def entry_create(
             publish_at=publish_at if status == Entry.Status.SCHEDULED else None,
             awaiting_approval=bool(submit) and status == Entry.Status.DRAFT,
             created_by=user,
+            image=image,
         )
         if status == Entry.Status.PUBLISHED:
             go_live(entry, user, published_at or timezone.now())
@@ -161,12 +166,14 @@ def entry_edit(
     publish_at: datetime | None | _Unset = UNSET,
     authors=UNSET,
     fact_check: dict | None | _Unset = UNSET,
+    image=UNSET,
 ) -> Entry:
     """Change an entry, refusing a stale ``version`` with the current one.
 
     A headline, body or fact-check change after publication sets
     ``updated_at`` (the "Updated HH:MM" marker); the entry keeps its place
-    in the timeline. ``fact_check=None`` removes a fact check.
+    in the timeline. ``fact_check=None`` removes a fact check, ``image=None``
+    the photo (withheld unless another published entry shows it).
     """
     with transaction.atomic():
         lock_blog(entry.blog)
@@ -201,6 +208,14 @@ def entry_edit(
                 if value != getattr(current, field):
                     content_changed = True
                     setattr(current, field, value)
+        if image is not UNSET:
+            image = clean_image(image, blog=current.blog)
+            if (image.pk if image else None) != current.image_id:
+                content_changed = True
+                if was_published:
+                    withhold_if_unused(current.image_id, slug=current.blog.slug, leaving=current)
+                    release_if_withheld(image)
+                current.image = image
         changed |= content_changed
         if kind is not UNSET:
             kind = clean_kind(kind)

@@ -68,13 +68,15 @@ def hand_off(event_id: int) -> None:
         log.warning("could not enqueue fan-out for event %s; the sweep will", event_id, exc_info=True)
 
 
-def hand_off_purge(slug: str) -> None:
+def hand_off_purge(slug: str, *, keys: list[str] = ()) -> None:
     """After commit, have delivery drop every cached copy of the blog's
-    reads (stored responses, CDN): a legal erase leaves no cached text."""
+    reads (stored responses, CDN): a legal erase leaves no cached text.
+    ``keys``: more CDN surrogate keys to purge (a photo taken down)."""
+    extra = list(keys)
 
     def enqueue() -> None:
         try:
-            current_app.tasks[PURGE_TASK].apply_async((slug,), retry_policy=HANDOFF_RETRY_POLICY)
+            current_app.tasks[PURGE_TASK].apply_async((slug, extra), retry_policy=HANDOFF_RETRY_POLICY)
         except Exception:  # noqa: BLE001 - cached copies still expire (RESPONSE_TTL)
             log.warning("could not enqueue the cache purge of %s", slug, exc_info=True)
 

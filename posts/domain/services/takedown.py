@@ -25,6 +25,7 @@ from posts.domain.text import clean_text
 from ._writing import snapshot
 from .embeds import embeds_drop
 from .entries import _locked_entry, _require_entry_rights
+from .media import erase_if_unused, withhold_if_unused
 from .outbox import hand_off_purge, lock_blog, record_event, require
 
 MAX_REASON_CHARS = 2000
@@ -82,6 +83,8 @@ def _take_down(current: Entry, user) -> None:
     snapshot(current, user)
     tombstone_events(current)
     embeds_drop(current)
+    # Its photo leaves the public storage unless another published entry shows it.
+    withhold_if_unused(current.image_id, slug=current.blog.slug, leaving=current)
     if was_published:
         record_event(blog=current.blog, type=Event.Type.ENTRY_DELETED, payload={"entry": tombstone(current.pk)})
 
@@ -132,6 +135,9 @@ def entry_erase(*, entry: Entry, user, reason: str) -> Erasure:
         EntryRevision.objects.filter(entry=current).update(headline="", body="", fact_check=None)
         # The reader's question it answered was quoted in it (docs/questions.md).
         Question.objects.filter(answer=current).update(name="", body="")
+        # Its photo's files go too, unless an entry not deleted still uses it.
+        if not erase_if_unused(current.image_id, erased=current):
+            Entry.objects.filter(pk=current.pk).update(image=None)
         tombstone_events(current)
         # A partner's error reply may quote what we sent it: every event that
         # carried the entry (now tombstones) and the blog's few blog.* events.

@@ -26,7 +26,7 @@ ENTRIES = [
          body="- The council vote on the harbour budget is expected **after 10pm**.\n"
               "- Ferry fares and the night-bus network are the two sticking points.\n"
               "- Protesters have gathered peacefully outside the town hall."),
-    dict(minute=0, headline="Doors open at the town hall",
+    dict(minute=0, headline="Doors open at the town hall", photo=True,
          body="Public gallery seats filled within eight minutes. Staff have opened an overflow room "
               "with a video feed."),
     dict(minute=12, headline="Mayor opens the session", key_event=True,
@@ -106,6 +106,12 @@ class Command(BaseCommand):
             if "fact_check" in spec and spec["fact_check"]["verdict"] not in fact_checks.verdicts():
                 # A newsroom with its own scale: the worst of its labels.
                 spec = {**spec, "fact_check": {**spec["fact_check"], "verdict": fact_checks.verdicts()[-1]}}
+            if spec.pop("photo", False):
+                spec["image"] = services.store_media_from_bytes(
+                    data=_demo_photo(), blog=blog, user=author,
+                    alt="The town hall at dusk across the harbour, its windows lit",
+                    caption="The town hall as the session began.", credit="Demo image",
+                )
             entry = services.entry_create(blog=blog, user=author, authors=[author], published_at=at, **spec)
             if spec.get("kind") == "summary":
                 summary = entry
@@ -129,3 +135,28 @@ class Command(BaseCommand):
             blog=blog, user=contributor, status=Entry.Status.DRAFT, submit=True,
             body="Photo from the public gallery: people standing at the back, many holding ferry timetables.",
         )
+
+
+def _demo_photo() -> bytes:
+    """A drawn stand-in for a photo (the demo ships no image files): a town
+    hall at dusk over the harbour, 1600 x 900."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    width, height = 1600, 900
+    image = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(image)
+    for y in range(height):
+        t = y / height
+        sky = (int(40 + 180 * t), int(50 + 90 * t), int(110 + 40 * t)) if y < 560 else (20, 45, int(80 + 40 * t))
+        draw.line([(0, y), (width, y)], fill=sky)
+    draw.rectangle([560, 300, 1040, 560], fill=(70, 60, 60))
+    draw.polygon([(540, 300), (800, 180), (1060, 300)], fill=(90, 70, 65))
+    for x in range(600, 1000, 60):
+        for y in (340, 420, 490):
+            draw.rectangle([x, y, x + 30, y + 40], fill=(250, 210, 120))
+    draw.rectangle([0, 540, width, 560], fill=(40, 40, 45))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()

@@ -22,6 +22,7 @@ from posts.domain.errors import ErrorCode, Gone, Invalid, NotFound, ServiceError
 from posts.domain.models import Blog, Entry
 from posts.domain.serializers import blog_dict, entry_dict, erasure_dict
 from posts.domain.text import find_unstorable
+from posts.web.api.media import router as media_router
 from posts.web.api.schemas import (
     BlogCloseIn,
     BlogCreateIn,
@@ -397,3 +398,4 @@ def erase_entry(request, slug: str, entry_id: int, payload: ErasureIn):
 
 api.add_router("/blogs", blogs)
 api.add_router("/webhooks", webhooks_router)
+api.add_router("/media", media_router)

@@ -151,6 +151,7 @@ class EntryCreateIn(_Input):
     publish_at: datetime | None = None
     fact_check: FactCheckIn | None = None
     authors: Bylines | None = None
+    image: int | None = Field(None, description="A photo's id (POST /api/media), or null.")
 
 
 class EntryPatchIn(_Input):
@@ -164,6 +165,7 @@ class EntryPatchIn(_Input):
     publish_at: datetime | None = None
     fact_check: FactCheckIn | None = Field(None, description="null removes the fact check.")
     authors: Bylines | None = None
+    image: int | None = Field(None, description="A photo's id (POST /api/media); null removes the photo.")
 
 
 class ErasureIn(_Input):

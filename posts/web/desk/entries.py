@@ -36,7 +36,7 @@ ACTION_STATUS = {"publish": Entry.Status.PUBLISHED, "schedule": Entry.Status.SCH
 def entry_create(request: HttpRequest, slug: str) -> HttpResponse:
     """Publish, save a draft, schedule, or submit for approval (the button pressed)."""
     blog, role = desk_blog(request, slug)
-    form = ComposerForm(request.POST, blog=blog, user=request.user)
+    form = ComposerForm(request.POST, request.FILES, blog=blog, user=request.user)
     status, code = 400, ErrorCode.INVALID
     if form.is_valid():
         action = form.cleaned_data["action"]
@@ -45,9 +45,15 @@ def entry_create(request: HttpRequest, slug: str) -> HttpResponse:
         if action == "schedule":
             kwargs["publish_at"] = form.cleaned_data.get("publish_at")
         kwargs["submit"] = action == "submit"
+        photo = form.photo_kwargs()
+        media = None
         try:
+            if photo is not None:
+                media = kwargs["image"] = services.media_upload(user=request.user, blog=blog, **photo)
             entry = services.entry_create(blog=blog, user=request.user, **kwargs)
         except ServiceError as error:
+            if media is not None:  # nothing half-stored: the entry did not take it
+                services.media_discard(media=media)
             add_service_error(form, error)
             status, code = error.status_code, error.code
         else:
@@ -60,7 +66,7 @@ def entry_create(request: HttpRequest, slug: str) -> HttpResponse:
     return desk_page(request, blog, role, composer=form, status=status)
 
 
-def _edit_form(entry: Entry, *, user, data=None) -> EditForm:
+def _edit_form(entry: Entry, *, user, data=None, files=None) -> EditForm:
     initial = {
         "headline": entry.headline,
         "body": entry.body,
@@ -73,7 +79,7 @@ def _edit_form(entry: Entry, *, user, data=None) -> EditForm:
         **EditForm.fact_check_initial(entry),
     }
     form = EditForm(
-        data, initial=initial, prefix=f"e{entry.pk}", blog=entry.blog, user=user, extra_authors=entry.byline,
+        data, files, initial=initial, prefix=f"e{entry.pk}", blog=entry.blog, user=user, extra_authors=entry.byline,
     )
     if data is None and entry.publish_at is not None:
         # The desk script shows it in the reporter's own time zone.
@@ -110,15 +116,26 @@ def entry_edit(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse:
     partial = request.GET.get("partial") == "1" or wants_json(request)
     if request.method == "GET":
         return _render_edit(request, blog, entry, _edit_form(entry, user=request.user), partial=partial)
-    form = _edit_form(entry, user=request.user, data=request.POST)
+    form = _edit_form(entry, user=request.user, data=request.POST, files=request.FILES)
     status, code, conflict = 400, ErrorCode.INVALID, None
     if form.is_valid():
         data = form.cleaned_data
         kwargs = form.service_kwargs()
         if entry.status == Entry.Status.SCHEDULED and data.get("publish_at"):
             kwargs["publish_at"] = data["publish_at"]
+        photo = form.photo_kwargs()
+        media = None
+        if photo is None and data.get("photo_remove"):
+            kwargs["image"] = None
         try:
-            saved = services.entry_edit(entry=entry, user=request.user, version=data["version"], **kwargs)
+            try:
+                if photo is not None:
+                    media = kwargs["image"] = services.media_upload(user=request.user, blog=blog, **photo)
+                saved = services.entry_edit(entry=entry, user=request.user, version=data["version"], **kwargs)
+            except ServiceError:
+                if media is not None:  # nothing half-stored: the edit did not take it
+                    services.media_discard(media=media)
+                raise
         except Conflict as error:
             status, code = error.status_code, error.code
             if error.current is not None:

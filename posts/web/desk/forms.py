@@ -155,12 +155,43 @@ class _EntryFields(FactCheckFields, DeskForm):
         return kwargs
 
 
-class ComposerForm(_EntryFields):
+class PhotoFields(forms.Form):
+    """The photo part of the composer (templates/desk/_photo_fields.html): a
+    file (picked, dropped or pasted: static/desk/desk.js puts it in the file
+    input) and its words. The service checks them (docs/media.md)."""
+
+    photo = forms.FileField(
+        required=False, label="Photo file",
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"}),
+        help_text="JPEG, PNG, WebP or GIF. Choose a file, drop one here or paste one. Location data is removed.",
+    )
+    photo_alt = forms.CharField(
+        required=False, max_length=1000, label="Alt text",
+        help_text="Required with a photo: what it shows, for readers who cannot see it.",
+    )
+    photo_caption = forms.CharField(required=False, max_length=2000, label="Caption", help_text="Optional.")
+    photo_credit = forms.CharField(required=False, max_length=400, label="Credit", help_text="Optional.")
+
+    # The media service names its fields file, alt, caption, credit; the entry service image.
+    photo_aliases = {"file": "photo", "image": "photo", "alt": "photo_alt", "caption": "photo_caption",
+                     "credit": "photo_credit"}
+
+    def photo_kwargs(self) -> dict | None:
+        """The upload's arguments, or None when no photo came."""
+        data = self.cleaned_data
+        if not data.get("photo"):
+            return None
+        return {"file": data["photo"], "alt": data.get("photo_alt", ""), "caption": data.get("photo_caption", ""),
+                "credit": data.get("photo_credit", "")}
+
+
+class ComposerForm(PhotoFields, _EntryFields):
     """A new entry. ``action`` is the button pressed: publish, draft,
     schedule or submit (a contributor's "Submit for approval")."""
 
     ACTIONS = ("publish", "draft", "schedule", "submit")
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS], required=False, initial="publish")
+    field_aliases = {**FactCheckFields.field_aliases, **PhotoFields.photo_aliases}
 
     OPTION_FIELDS = ("kind", "key_event", "pinned", "authors", "publish_at")
 
@@ -173,10 +204,19 @@ class ComposerForm(_EntryFields):
         return any(name in self.errors for name in self.OPTION_FIELDS)
 
 
-class EditForm(_EntryFields):
-    """An existing entry; ``version`` is the one the reporter started from."""
+class EditForm(PhotoFields, _EntryFields):
+    """An existing entry; ``version`` is the one the reporter started from.
+    A new photo replaces the entry's; ``photo_remove`` takes it off."""
 
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    photo_remove = forms.BooleanField(required=False, label="Remove the photo")
+    field_aliases = {**FactCheckFields.field_aliases, **PhotoFields.photo_aliases}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["photo"].help_text = (
+            "JPEG, PNG, WebP or GIF: added, or put in place of the entry's photo. Location data is removed."
+        )
 
 
 class BlogCreateForm(DeskForm):
