@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from .errors import NotFound
 from .models import Author, Blog, Entry, Event
@@ -57,8 +57,30 @@ def entry_with_byline(entry: Entry) -> Entry:
     return _with_authors(Entry.objects.select_related("blog")).get(pk=entry.pk)
 
 
-def published_entries(blog: Blog) -> QuerySet[Entry]:
-    return _with_authors(blog.entries.filter(status=Entry.Status.PUBLISHED)).order_by("-published_at", "-id")
+def load_bylines(entries: list[Entry]) -> None:
+    """Prefetch the byline of those ``entries`` that lack it, in one query
+    (readers get bylines from the entry fragments; only entries whose
+    fragment is missing need them, posts/web/fragments.py)."""
+    missing = [e for e in entries if "_byline" not in e.__dict__]
+    if missing:
+        prefetch_related_objects(missing, Prefetch("authors", queryset=_BYLINE_AUTHORS, to_attr="_byline"))
+
+
+def published_entries(blog: Blog, *, bylines: bool = True) -> QuerySet[Entry]:
+    """Newest first; ``bylines=False`` leaves them to :func:`load_bylines`."""
+    qs = blog.entries.filter(status=Entry.Status.PUBLISHED).order_by("-published_at", "-id")
+    return _with_authors(qs) if bylines else qs
+
+
+def _older_than(qs: QuerySet[Entry], when: datetime, entry_id: int) -> QuerySet[Entry]:
+    """Entries before ``(when, entry_id)`` in timeline order. The
+    ``published_at <= when`` term bounds the index range (the OR alone is a
+    filter over every row from the newest on)."""
+    return qs.filter(published_at__lte=when).filter(Q(published_at__lt=when) | Q(id__lt=entry_id))
+
+
+def _newer_than(qs: QuerySet[Entry], when: datetime, entry_id: int) -> QuerySet[Entry]:
+    return qs.filter(published_at__gte=when).filter(Q(published_at__gt=when) | Q(id__gt=entry_id))
 
 
 @dataclass
@@ -67,29 +89,27 @@ class EntriesPage:
     next: str | None
 
 
-def entries_page(*, blog: Blog, before: str | None = None, limit: int = 20) -> EntriesPage:
+def entries_page(*, blog: Blog, before: str | None = None, limit: int = 20, bylines: bool = True) -> EntriesPage:
     """Published entries, newest first, keyset-paginated (O(limit) per page)."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    qs = published_entries(blog)
+    qs = published_entries(blog, bylines=bylines)
     if before:
-        when, entry_id = decode_cursor(before)
-        qs = qs.filter(Q(published_at__lt=when) | Q(published_at=when, id__lt=entry_id))
+        qs = _older_than(qs, *decode_cursor(before))
     rows = list(qs[: limit + 1])
     items = rows[:limit]
     next_cursor = encode_cursor(items[-1]) if len(rows) > limit else None
     return EntriesPage(items=items, next=next_cursor)
 
 
-def entries_after(*, blog: Blog, entry: Entry, limit: int = 10) -> list[Entry]:
-    """Published entries newer than ``entry``, oldest first (for permalinks)."""
-    qs = published_entries(blog).filter(
-        Q(published_at__gt=entry.published_at) | Q(published_at=entry.published_at, id__gt=entry.pk)
-    )
+def entries_after(*, blog: Blog, entry: Entry, limit: int = 10, bylines: bool = True) -> list[Entry]:
+    """Published entries newer than ``entry``, newest first (for permalinks)."""
+    qs = _newer_than(published_entries(blog, bylines=bylines), entry.published_at, entry.pk)
     return list(reversed(list(qs.order_by("published_at", "id")[:limit])))
 
 
-def published_entry(*, blog: Blog, entry_id: int) -> Entry | None:
-    return published_entries(blog).filter(pk=entry_id).first()
+def published_entry(*, blog: Blog, entry_id: int, bylines: bool = True) -> Entry | None:
+    qs = published_entries(blog, bylines=bylines).filter(pk=entry_id).order_by()
+    return next(iter(qs[:1]), None)
 
 
 def entry_is_deleted(*, blog: Blog, entry_id: int) -> bool:
@@ -106,15 +126,19 @@ def any_entry(*, blog: Blog, entry_id: int) -> Entry:
     return entry
 
 
-def pinned_entry(*, blog: Blog) -> Entry | None:
-    return published_entries(blog).filter(pinned=True).first()
+def pinned_entry(*, blog: Blog, bylines: bool = True) -> Entry | None:
+    """The blog's one pinned entry. No ``ORDER BY``: at most one row can
+    match (one_pinned_entry_per_blog), and an order lets SQLite walk the
+    timeline index instead of that partial unique index (3 ms at 5,000
+    entries, bench/PROFILING.md)."""
+    qs = published_entries(blog, bylines=bylines).filter(pinned=True).order_by()
+    return next(iter(qs[:1]), None)
 
 
 def key_events(*, blog: Blog, limit: int = 50) -> list[Entry]:
+    """Newest first, through the entry_key_events partial index."""
     return list(
-        Entry.objects.filter(blog=blog, status=Entry.Status.PUBLISHED, key_event=True)
-        .select_related("blog")
-        .order_by("-published_at", "-id")[:limit]
+        blog.entries.filter(status=Entry.Status.PUBLISHED, key_event=True).order_by("-published_at", "-id")[:limit]
     )
 
 
@@ -207,19 +231,19 @@ class EntryWindow:
     older_cursor: str | None
 
 
-def entry_window(*, blog: Blog, entry: Entry, size: int = 10) -> EntryWindow:
-    newer = entries_after(blog=blog, entry=entry, limit=size + 1)
+def entry_window(*, blog: Blog, entry: Entry, size: int = 10, bylines: bool = True) -> EntryWindow:
+    newer = entries_after(blog=blog, entry=entry, limit=size + 1, bylines=bylines)
     has_newer = len(newer) > size
     newer = newer[-size:] if has_newer else newer
-    older = entries_page(blog=blog, before=encode_cursor(entry), limit=size)
+    older = entries_page(blog=blog, before=encode_cursor(entry), limit=size, bylines=bylines)
     return EntryWindow(
         newer=newer, entry=entry, older=older.items, has_newer=has_newer, older_cursor=older.next
     )
 
 
-def feed_entries(*, blog: Blog, limit: int = 50) -> list[Entry]:
+def feed_entries(*, blog: Blog, limit: int = 50, bylines: bool = True) -> list[Entry]:
     """The latest published entries for the feeds, newest first."""
-    return list(published_entries(blog)[:limit])
+    return list(published_entries(blog, bylines=bylines)[:limit])
 
 
 def desk_entry(*, blog: Blog, entry_id: int) -> Entry | None:

@@ -18,6 +18,7 @@ from posts.domain import fact_checks, selectors
 from posts.domain.models import Blog, Entry
 from posts.domain.rendering import plain_text
 from posts.domain.serializers import absolute_url, iso
+from posts.web import fragments
 from posts.web.caching import (
     BLOGS_SURROGATE_KEY,
     ERROR_CACHE_CONTROL,
@@ -94,17 +95,20 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
     def build() -> HttpResponse:
         blog = _public_blog_or_404(slug)
         try:
-            page = selectors.entries_page(blog=blog, before=before, limit=_page_size())
+            page = selectors.entries_page(blog=blog, before=before, limit=_page_size(), bylines=False)
         except selectors.InvalidCursor:
             return HttpResponseBadRequest(
                 "That link to older updates is broken. Go back to the latest updates.",
                 content_type="text/plain; charset=utf-8",
             )
         first_page = before is None
-        pinned = selectors.pinned_entry(blog=blog) if first_page else None
+        pinned = selectors.pinned_entry(blog=blog, bylines=False) if first_page else None
         timeline = [e for e in page.items if pinned is None or e.pk != pinned.pk]
         on_page = {e.pk for e in page.items}
         last_modified = selectors.blog_last_event_at(blog=blog)
+        # The pinned entry leads the JSON-LD's updates when it is not on the page.
+        updates = page.items if pinned is None or pinned.pk in on_page else [pinned, *page.items]
+        made = fragments.page_fragments([pinned, *page.items] if pinned is not None else page.items)
         return _render_blog_page(
             request,
             blog,
@@ -120,7 +124,7 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "on_page": on_page,
                 "last_modified": last_modified,
                 "jsonld": (
-                    live_page_blocks(blog, entries=page.items, pinned=pinned, modified=last_modified)
+                    live_page_blocks(blog, updates=[made[e.pk] for e in updates], modified=last_modified)
                     if first_page else []
                 ),
             },
@@ -140,8 +144,10 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
             if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
                 return render(request, "posts/gone.html", {"slug": slug}, status=410)
             raise Http404("No such update on this live blog.")
-        window = selectors.entry_window(blog=blog, entry=entry, size=PERMALINK_WINDOW)
-        entries = [*window.newer, window.entry, *window.older]
+        window = selectors.entry_window(blog=blog, entry=entry, size=PERMALINK_WINDOW, bylines=False)
+        fragments.page_fragments([*window.newer, *window.older])
+        entry.public_html = fragments.entry_html(entry, highlight=True)
+        entries = [*window.newer, entry, *window.older]
         return _render_blog_page(
             request,
             blog,

@@ -1,0 +1,105 @@
+"""Entry fragments: each published entry's public renderings (its article
+HTML and JSON-LD, its RSS, Atom and JSON Feed items, its API shape) made once
+per entry version and kept in the cache, so a page or feed missed after a
+write is a join of fragments and only the entry the write touched is
+rendered again. Why and what it saves: docs/performance.md, bench/PROFILING.md.
+
+A fragment is found only for the entry version, blog and code it was made
+from (:func:`fingerprint`); a taken-down entry is never selected, and its
+fragments are deleted by the fan-out of its ``entry.deleted``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
+
+from posts.delivery.cache import cache_get_many, cache_set_many, fragment_key
+from posts.domain import selectors
+from posts.domain.models import Entry
+
+# Long enough to outlive a busy day of edits; a fragment is only ever found
+# for the entry version it was made from, so an old one is just unreachable.
+FRAGMENT_TTL = 24 * 3600
+
+_POSTS = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def code_digest() -> str:
+    """What every fragment was made with: the templates, the ``posts``
+    code and the ``LIVEBLOG_*`` settings (site URL, fact-check labels...).
+    Read once per process; any deploy that changes one of them makes every
+    fragment again, so no one has to remember to bump a version."""
+    digest = hashlib.blake2b(digest_size=8)
+    dirs = [Path(d) for t in settings.TEMPLATES for d in t.get("DIRS", [])]
+    for path in sorted(p for d in [*dirs, _POSTS] for p in d.rglob("*") if p.suffix in {".html", ".py", ".xml"}):
+        digest.update(str(path).encode())
+        digest.update(path.read_bytes())
+    for name in sorted(n for n in dir(settings) if n.startswith("LIVEBLOG_")):
+        digest.update(f"{name}={getattr(settings, name)!r}".encode())
+    return digest.hexdigest()
+
+
+def fingerprint(entry: Entry) -> str:
+    """Changes whenever the entry is saved (every change a reader can see
+    bumps its ``version``), when its blog's slug or language changes, and on
+    any deploy of new code or templates."""
+    blog = entry.blog
+    return f"{code_digest()}.{entry.version}.{entry.modified_at.timestamp()}.{blog.slug}.{blog.language}"
+
+
+def entry_fragments(kind: str, entries: list[Entry], build: Callable[[Entry], Any]) -> list[Any]:
+    """The ``kind`` fragment of each of ``entries``, in order: from the cache
+    when it was made for this version of the entry, else made by
+    ``build(entry)`` (with the bylines of all those made loaded in one query)
+    and stored. One cache round trip to read, one to store."""
+    keys = [fragment_key(kind, e.pk) for e in entries]
+    found = cache_get_many(keys) if entries else {}
+    out: list[Any] = []
+    missing: dict[str, tuple[str, Entry]] = {}
+    for key, entry in zip(keys, entries, strict=True):
+        held, print_ = found.get(key), fingerprint(entry)
+        if held is not None and held[0] == print_:
+            out.append(held[1])
+        else:
+            out.append(None)
+            missing[key] = (print_, entry)
+    if missing:
+        selectors.load_bylines([entry for _, entry in missing.values()])
+        made = {key: (print_, build(entry)) for key, (print_, entry) in missing.items()}
+        cache_set_many(made, timeout=FRAGMENT_TTL)
+        out = [made[key][1] if value is None else value for key, value in zip(keys, out, strict=True)]
+    return out
+
+
+# --- The reader pages: article HTML and JSON-LD -------------------------------------
+
+
+def entry_html(entry: Entry, *, highlight: bool = False) -> SafeString:
+    """The entry's ``<article>`` from posts/_entry.html, the one entry
+    template of the reader pages (whatever it grows, fragments carry)."""
+    return render_to_string("posts/_entry.html", {"entry": entry, "highlight": highlight})
+
+
+def page_fragment(entry: Entry) -> dict:
+    from posts.web.structured_data import entry_ld
+
+    return {"html": entry_html(entry), **entry_ld(entry)}
+
+
+def page_fragments(entries: list[Entry]) -> dict[int, dict]:
+    """Each entry's article HTML and JSON-LD parts, by entry id; the HTML is
+    also set on the entry as ``public_html`` for the templates."""
+    unique = list({e.pk: e for e in entries}.values())
+    made = dict(zip([e.pk for e in unique], entry_fragments("page", unique, page_fragment), strict=True))
+    for entry in entries:
+        entry.public_html = made[entry.pk]["html"]
+    return made
