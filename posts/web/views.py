@@ -197,7 +197,7 @@ def json_feed(request: HttpRequest, slug: str) -> HttpResponse:
 
     def build() -> HttpResponse:
         blog = _public_blog_or_404(slug)
-        entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE)
+        entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE, bylines=False)
         feed_url = absolute_url(f"/live/{blog.slug}/feed.json")
         data = {
             "version": "https://jsonfeed.org/version/1.1",
@@ -206,7 +206,7 @@ def json_feed(request: HttpRequest, slug: str) -> HttpResponse:
             "feed_url": feed_url,
             "description": plain_text(blog.standfirst_html),
             "language": blog.language,
-            "items": [_json_feed_item(e) for e in entries],
+            "items": fragments.entry_fragments("jsonfeed", entries, _json_feed_item),
         }
         if blog.is_closed:
             data["expired"] = True

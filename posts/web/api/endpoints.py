@@ -50,6 +50,7 @@ from posts.web.caching import (
     set_last_modified,
     surrogate_key,
 )
+from posts.web.fragments import entry_fragments
 
 log = logging.getLogger(__name__)
 
@@ -223,10 +224,17 @@ def get_blog(request, slug: str):
 
     def build():
         blog = _public_blog(slug)
-        data = blog_dict(blog, pinned=selectors.pinned_entry(blog=blog), key_events=selectors.key_events(blog=blog))
+        data = blog_dict(blog, key_events=selectors.key_events(blog=blog))
+        pinned = selectors.pinned_entry(blog=blog, bylines=False)
+        data["pinned"] = _entry_dicts([pinned])[0] if pinned is not None else None
         return _json(data, blog=blog)
 
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
+
+
+def _entry_dicts(entries: list[Entry]) -> list[dict]:
+    """Published entries' public shapes, from their fragments (posts/web/fragments.py)."""
+    return entry_fragments("api", entries, entry_dict)
 
 
 @blogs.get("/{slug}/entries", response={200: EntriesPageOut, **ERRORS}, summary="Published entries, newest first")
@@ -240,12 +248,12 @@ def list_entries(
     def build():
         blog = _public_blog(slug)
         try:
-            page = selectors.entries_page(blog=blog, before=before, limit=limit)
+            page = selectors.entries_page(blog=blog, before=before, limit=limit, bylines=False)
         except selectors.InvalidCursor as exc:
             raise ServiceError(
                 f"{exc}; use the 'next' value of a previous page.", code=ErrorCode.INVALID_CURSOR, field="before"
             ) from exc
-        return _json({"items": [entry_dict(e) for e in page.items], "next": page.next}, blog=blog)
+        return _json({"items": _entry_dicts(page.items), "next": page.next}, blog=blog)
 
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
 
@@ -259,12 +267,12 @@ def get_entry(request, slug: str, entry_id: int):
 
     def build():
         blog = _public_blog(slug)
-        entry = selectors.published_entry(blog=blog, entry_id=entry_id)
+        entry = selectors.published_entry(blog=blog, entry_id=entry_id, bylines=False)
         if entry is None:
             if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
                 raise Gone(f"Entry {entry_id} on '{slug}' was taken down.")
             raise NotFound(f"No entry {entry_id} on '{slug}'.")
-        return _json(entry_dict(entry), blog=blog)
+        return _json(_entry_dicts([entry])[0], blog=blog)
 
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
 
