@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db.models import F, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import F, Prefetch, Q, QuerySet
 
 from .errors import NotFound
 from .models import Author, Blog, Entry, Event
@@ -57,19 +57,27 @@ def entry_with_byline(entry: Entry) -> Entry:
     return _with_authors(Entry.objects.select_related("blog")).get(pk=entry.pk)
 
 
-def load_bylines(entries: list[Entry]) -> None:
-    """Prefetch the byline of those ``entries`` that lack it, in one query
-    (readers get bylines from the entry fragments; only entries whose
-    fragment is missing need them, posts/web/fragments.py)."""
-    missing = [e for e in entries if "_byline" not in e.__dict__]
-    if missing:
-        prefetch_related_objects(missing, Prefetch("authors", queryset=_BYLINE_AUTHORS, to_attr="_byline"))
+# What a reader page needs of an entry whose fragments are cached: its place
+# in the timeline and what the fragments are keyed by (posts/web/fragments.py).
+LIGHT_FIELDS = ("id", "blog_id", "version", "modified_at", "published_at", "updated_at")
 
 
-def published_entries(blog: Blog, *, bylines: bool = True) -> QuerySet[Entry]:
-    """Newest first; ``bylines=False`` leaves them to :func:`load_bylines`."""
+def entries_in_full(entries: list[Entry]) -> dict[int, Entry]:
+    """``entries`` by id with every column and their bylines: those read
+    ``light`` are read again, all in one query plus one for the bylines
+    (only entries whose fragments are missing need this)."""
+    full = {e.pk: e for e in entries if not e.get_deferred_fields() and "_byline" in e.__dict__}
+    wanted = [e.pk for e in entries if e.pk not in full]
+    if wanted:
+        blog = entries[0].blog
+        full.update({e.pk: e for e in _with_authors(blog.entries.filter(pk__in=wanted)).order_by()})
+    return full
+
+
+def published_entries(blog: Blog, *, light: bool = False) -> QuerySet[Entry]:
+    """Newest first, with bylines; ``light``: only :data:`LIGHT_FIELDS`."""
     qs = blog.entries.filter(status=Entry.Status.PUBLISHED).order_by("-published_at", "-id")
-    return _with_authors(qs) if bylines else qs
+    return qs.only(*LIGHT_FIELDS) if light else _with_authors(qs)
 
 
 def _older_than(qs: QuerySet[Entry], when: datetime, entry_id: int) -> QuerySet[Entry]:
@@ -89,10 +97,10 @@ class EntriesPage:
     next: str | None
 
 
-def entries_page(*, blog: Blog, before: str | None = None, limit: int = 20, bylines: bool = True) -> EntriesPage:
+def entries_page(*, blog: Blog, before: str | None = None, limit: int = 20, light: bool = False) -> EntriesPage:
     """Published entries, newest first, keyset-paginated (O(limit) per page)."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    qs = published_entries(blog, bylines=bylines)
+    qs = published_entries(blog, light=light)
     if before:
         qs = _older_than(qs, *decode_cursor(before))
     rows = list(qs[: limit + 1])
@@ -101,14 +109,14 @@ def entries_page(*, blog: Blog, before: str | None = None, limit: int = 20, byli
     return EntriesPage(items=items, next=next_cursor)
 
 
-def entries_after(*, blog: Blog, entry: Entry, limit: int = 10, bylines: bool = True) -> list[Entry]:
+def entries_after(*, blog: Blog, entry: Entry, limit: int = 10, light: bool = False) -> list[Entry]:
     """Published entries newer than ``entry``, newest first (for permalinks)."""
-    qs = _newer_than(published_entries(blog, bylines=bylines), entry.published_at, entry.pk)
+    qs = _newer_than(published_entries(blog, light=light), entry.published_at, entry.pk)
     return list(reversed(list(qs.order_by("published_at", "id")[:limit])))
 
 
-def published_entry(*, blog: Blog, entry_id: int, bylines: bool = True) -> Entry | None:
-    qs = published_entries(blog, bylines=bylines).filter(pk=entry_id).order_by()
+def published_entry(*, blog: Blog, entry_id: int, light: bool = False) -> Entry | None:
+    qs = published_entries(blog, light=light).filter(pk=entry_id).order_by()
     return next(iter(qs[:1]), None)
 
 
@@ -126,19 +134,22 @@ def any_entry(*, blog: Blog, entry_id: int) -> Entry:
     return entry
 
 
-def pinned_entry(*, blog: Blog, bylines: bool = True) -> Entry | None:
+def pinned_entry(*, blog: Blog, light: bool = False) -> Entry | None:
     """The blog's one pinned entry. No ``ORDER BY``: at most one row can
     match (one_pinned_entry_per_blog), and an order lets SQLite walk the
     timeline index instead of that partial unique index (3 ms at 5,000
     entries, bench/PROFILING.md)."""
-    qs = published_entries(blog, bylines=bylines).filter(pinned=True).order_by()
+    qs = published_entries(blog, light=light).filter(pinned=True).order_by()
     return next(iter(qs[:1]), None)
 
 
 def key_events(*, blog: Blog, limit: int = 50) -> list[Entry]:
-    """Newest first, through the entry_key_events partial index."""
+    """Newest first, through the entry_key_events partial index; only what
+    the list shows (``Entry.summary_text`` and the link)."""
     return list(
-        blog.entries.filter(status=Entry.Status.PUBLISHED, key_event=True).order_by("-published_at", "-id")[:limit]
+        blog.entries.filter(status=Entry.Status.PUBLISHED, key_event=True)
+        .only("id", "blog_id", "headline", "body_text", "published_at")
+        .order_by("-published_at", "-id")[:limit]
     )
 
 
@@ -231,19 +242,19 @@ class EntryWindow:
     older_cursor: str | None
 
 
-def entry_window(*, blog: Blog, entry: Entry, size: int = 10, bylines: bool = True) -> EntryWindow:
-    newer = entries_after(blog=blog, entry=entry, limit=size + 1, bylines=bylines)
+def entry_window(*, blog: Blog, entry: Entry, size: int = 10, light: bool = False) -> EntryWindow:
+    newer = entries_after(blog=blog, entry=entry, limit=size + 1, light=light)
     has_newer = len(newer) > size
     newer = newer[-size:] if has_newer else newer
-    older = entries_page(blog=blog, before=encode_cursor(entry), limit=size, bylines=bylines)
+    older = entries_page(blog=blog, before=encode_cursor(entry), limit=size, light=light)
     return EntryWindow(
         newer=newer, entry=entry, older=older.items, has_newer=has_newer, older_cursor=older.next
     )
 
 
-def feed_entries(*, blog: Blog, limit: int = 50, bylines: bool = True) -> list[Entry]:
+def feed_entries(*, blog: Blog, limit: int = 50, light: bool = False) -> list[Entry]:
     """The latest published entries for the feeds, newest first."""
-    return list(published_entries(blog, bylines=bylines)[:limit])
+    return list(published_entries(blog, light=light)[:limit])
 
 
 def desk_entry(*, blog: Blog, entry_id: int) -> Entry | None:

@@ -185,7 +185,7 @@ def _feed_view(kind: str, feed_class: type[LiveBlogRssFeed]):
             # into the response in ~1,500 small writes; one string is faster.
             feed = feed_class(entries=[])
             blog = feed.get_object(request, slug)
-            entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE, bylines=False)
+            entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE, light=True)
             feedgen = feed.get_feed(blog, request)
             feedgen.item_xml = fragments.entry_fragments(kind, entries, item_fragment(feed_class, blog, request))
             feedgen.latest = max((e.updated_at or e.published_at for e in entries), default=None)

@@ -59,8 +59,10 @@ def fingerprint(entry: Entry) -> str:
 def entry_fragments(kind: str, entries: list[Entry], build: Callable[[Entry], Any]) -> list[Any]:
     """The ``kind`` fragment of each of ``entries``, in order: from the cache
     when it was made for this version of the entry, else made by
-    ``build(entry)`` (with the bylines of all those made loaded in one query)
-    and stored. One cache round trip to read, one to store."""
+    ``build(entry)`` and stored. ``entries`` may be read ``light``
+    (selectors.LIGHT_FIELDS): those to be made are read in full, with their
+    bylines, in two queries whatever their number. One cache round trip to
+    read, one to store."""
     keys = [fragment_key(kind, e.pk) for e in entries]
     found = cache_get_many(keys) if entries else {}
     out: list[Any] = []
@@ -73,8 +75,11 @@ def entry_fragments(kind: str, entries: list[Entry], build: Callable[[Entry], An
             out.append(None)
             missing[key] = (print_, entry)
     if missing:
-        selectors.load_bylines([entry for _, entry in missing.values()])
-        made = {key: (print_, build(entry)) for key, (print_, entry) in missing.items()}
+        full = selectors.entries_in_full([entry for _, entry in missing.values()])
+        made = {}
+        for key, (_, entry) in missing.items():
+            entry = full.get(entry.pk, entry)
+            made[key] = (fingerprint(entry), build(entry))
         cache_set_many(made, timeout=FRAGMENT_TTL)
         out = [made[key][1] if value is None else value for key, value in zip(keys, out, strict=True)]
     return out

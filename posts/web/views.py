@@ -95,20 +95,21 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
     def build() -> HttpResponse:
         blog = _public_blog_or_404(slug)
         try:
-            page = selectors.entries_page(blog=blog, before=before, limit=_page_size(), bylines=False)
+            page = selectors.entries_page(blog=blog, before=before, limit=_page_size(), light=True)
         except selectors.InvalidCursor:
             return HttpResponseBadRequest(
                 "That link to older updates is broken. Go back to the latest updates.",
                 content_type="text/plain; charset=utf-8",
             )
         first_page = before is None
-        pinned = selectors.pinned_entry(blog=blog, bylines=False) if first_page else None
+        pinned = selectors.pinned_entry(blog=blog, light=True) if first_page else None
         timeline = [e for e in page.items if pinned is None or e.pk != pinned.pk]
         on_page = {e.pk for e in page.items}
         last_modified = selectors.blog_last_event_at(blog=blog)
         # The pinned entry leads the JSON-LD's updates when it is not on the page.
         updates = page.items if pinned is None or pinned.pk in on_page else [pinned, *page.items]
-        made = fragments.page_fragments([pinned, *page.items] if pinned is not None else page.items)
+        shown = [pinned, *timeline] if pinned is not None else timeline
+        made = fragments.page_fragments(shown + page.items)
         return _render_blog_page(
             request,
             blog,
@@ -120,7 +121,9 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "first_page": first_page,
                 "before": before,
                 "canonical_query": f"?before={quote(before)}" if before else "",
-                "share_entries": [pinned, *timeline] if pinned is not None else timeline,
+                # The first picture shown, for sharing cards (from the fragments:
+                # the light entries carry no body).
+                "share_image": next((made[e.pk]["images"][0] for e in shown if made[e.pk]["images"]), ""),
                 "on_page": on_page,
                 "last_modified": last_modified,
                 "jsonld": (
@@ -144,7 +147,7 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
             if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
                 return render(request, "posts/gone.html", {"slug": slug}, status=410)
             raise Http404("No such update on this live blog.")
-        window = selectors.entry_window(blog=blog, entry=entry, size=PERMALINK_WINDOW, bylines=False)
+        window = selectors.entry_window(blog=blog, entry=entry, size=PERMALINK_WINDOW, light=True)
         fragments.page_fragments([*window.newer, *window.older])
         entry.public_html = fragments.entry_html(entry, highlight=True)
         entries = [*window.newer, entry, *window.older]
@@ -197,7 +200,7 @@ def json_feed(request: HttpRequest, slug: str) -> HttpResponse:
 
     def build() -> HttpResponse:
         blog = _public_blog_or_404(slug)
-        entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE, bylines=False)
+        entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE, light=True)
         feed_url = absolute_url(f"/live/{blog.slug}/feed.json")
         data = {
             "version": "https://jsonfeed.org/version/1.1",

@@ -225,7 +225,7 @@ def get_blog(request, slug: str):
     def build():
         blog = _public_blog(slug)
         data = blog_dict(blog, key_events=selectors.key_events(blog=blog))
-        pinned = selectors.pinned_entry(blog=blog, bylines=False)
+        pinned = selectors.pinned_entry(blog=blog, light=True)
         data["pinned"] = _entry_dicts([pinned])[0] if pinned is not None else None
         return _json(data, blog=blog)
 
@@ -248,7 +248,7 @@ def list_entries(
     def build():
         blog = _public_blog(slug)
         try:
-            page = selectors.entries_page(blog=blog, before=before, limit=limit, bylines=False)
+            page = selectors.entries_page(blog=blog, before=before, limit=limit, light=True)
         except selectors.InvalidCursor as exc:
             raise ServiceError(
                 f"{exc}; use the 'next' value of a previous page.", code=ErrorCode.INVALID_CURSOR, field="before"
@@ -267,7 +267,7 @@ def get_entry(request, slug: str, entry_id: int):
 
     def build():
         blog = _public_blog(slug)
-        entry = selectors.published_entry(blog=blog, entry_id=entry_id, bylines=False)
+        entry = selectors.published_entry(blog=blog, entry_id=entry_id, light=True)
         if entry is None:
             if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
                 raise Gone(f"Entry {entry_id} on '{slug}' was taken down.")
