@@ -175,6 +175,17 @@ def events_since(*, blog: Blog, since: int, limit: int = 500) -> list[Event]:
     return list(Event.objects.filter(blog=blog, seq__gt=since).order_by("seq")[:limit])
 
 
+def public_events_since(*, slug: str, since: int, limit: int = 500) -> list[Event]:
+    """The events of a blog readers may see after ``since``, each with its
+    blog, in one query; empty also when there is no such blog."""
+    return list(
+        Event.objects.select_related("blog")
+        .filter(blog__slug=slug, seq__gt=since)
+        .exclude(blog__status=Blog.Status.DRAFT)
+        .order_by("seq")[:limit]
+    )
+
+
 def desk_entries(*, blog: Blog, limit: int = 200) -> list[Entry]:
     """Every entry but deleted ones, for the desk: drafts and scheduled first."""
     return list(

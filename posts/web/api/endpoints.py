@@ -44,7 +44,6 @@ from posts.web.caching import (
     CachedRead,
     blogs_generation,
     cached_read,
-    current_seq,
     current_version,
     private,
     set_last_modified,
@@ -282,12 +281,19 @@ def get_updates(request, slug: str, since: int = Query(0, ge=0)):
     """The events after ``since``, oldest first, at most 500 (``has_more`` says
     when to ask again from the last one). ``seq`` is the blog's latest. The
     same messages as SSE and webhooks."""
-    read = _blog_read("api-updates", slug, variant=str(min(since, current_seq(slug) or 0)))
+    version = current_version(slug)
+    if version is None:
+        raise NotFound(f"No live blog '{slug}'.")
+    # A since beyond the latest seq shares the caught-up reply's cache entry.
+    after = min(since, int(version.rsplit(".", 1)[1]))
+    read = CachedRead(kind="api-updates", slug=slug, version=version, variant=str(after))
 
     def build():
-        blog = _public_blog(slug)
-        # A since beyond the latest seq shares the caught-up reply's cache entry.
-        events = selectors.events_since(blog=blog, since=min(since, blog.last_seq), limit=UPDATES_LIMIT + 1)
+        # One query: the events come with their blog (it is read alone only
+        # when there are none).
+        events = selectors.public_events_since(slug=slug, since=after, limit=UPDATES_LIMIT + 1)
+        blog = events[0].blog if events else _public_blog(slug)
+        events = [e for e in events if e.seq > min(since, blog.last_seq)]
         has_more = len(events) > UPDATES_LIMIT
         events = events[:UPDATES_LIMIT]
         # An event committed between the two reads is newer than the blog row.
