@@ -82,7 +82,9 @@ def seed_blog(*, user, slug: str, size: int, queue: int = 0) -> dict:
     if queue:
         seed_queue(user=user, blog=blog, count=queue)
     blog.refresh_from_db()
-    return {"slug": slug, "seq": blog.last_seq, "entries": size}
+    # An entry half-way down the blog: its permalink is measured.
+    middle = entries.values_list("pk", flat=True)[size // 2] if size else None
+    return {"slug": slug, "seq": blog.last_seq, "entries": size, "middle": middle}
 
 
 def seed_queue(*, user, blog, count: int) -> None:
