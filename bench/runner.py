@@ -10,8 +10,10 @@ What is measured, and how:
 1. Cached reads vs a static file: ``wrk`` against the live page and
    ``/updates`` through nginx's micro-cache, then against the same bytes saved
    as files and served by the same nginx. Ratio = profile req/s / static req/s.
-2. Cache-miss first page at 50 vs N entries and a feed of the N-entry blog:
-   :mod:`bench.coldpath` (Django with a cache that stores nothing).
+2. Cold reads (issue 15) on PostgreSQL and SQLite side by side: pages,
+   feeds, ``/updates``, a permalink, the API and the editor's desk page,
+   each with its queries, by :mod:`bench.coldpath` (Django with a cache that
+   stores no response), the CPU reference measured before each database.
 3. SSE at 1,000 and 10,000 readers: :mod:`bench.sse_client` processes hold the
    streams through nginx/Nchan; entries are published through the API with
    ``bench-t=<unix time>`` in the body, and each reader records receive time
