@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache as django_cache
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -151,3 +151,28 @@ def test_a_deleted_entrys_fragments_are_gone_from_the_cache(client, reporter, bl
         assert django_cache.get(cache.fragment_key(kind, entry.pk)) is None, kind
     for kind in ("live page", "rss", "atom", "json feed", "api entries"):
         assert b"Ward 7" not in client.get(READS[kind].format(**params)).content, kind
+
+
+def _plan(queryset) -> str:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a test table is small enough to scan
+            cursor.execute("EXPLAIN " + sql, params)
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        return " ".join(str(row[-1]) for row in cursor.fetchall())
+
+
+def test_the_pinned_entry_and_key_events_are_read_through_their_partial_indexes(blogs):
+    blog = Blog.objects.get(slug=blogs[LONG]["slug"])
+    with transaction.atomic():
+        pinned = blog.entries.filter(status="published", pinned=True).order_by()[:1]
+        assert "one_pinned_entry_per_blog" in _plan(pinned)
+        key_events = blog.entries.filter(status="published", key_event=True).order_by("-published_at", "-id")[:50]
+        assert "entry_key_events" in _plan(key_events)
+    # The selectors issue those very queries.
+    with CaptureQueriesContext(connection) as ctx:
+        assert selectors.pinned_entry(blog=blog, light=True).body_text is not None
+        selectors.key_events(blog=blog)
+    assert "ORDER BY" not in ctx.captured_queries[0]["sql"]
