@@ -17,7 +17,7 @@ from posts.domain import selectors, services
 from posts.domain.models import Blog, Entry
 from posts.web import caching
 
-from .factories import make_blog, make_entry
+from .factories import AuthorFactory, make_blog, make_entry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -176,3 +176,30 @@ def test_the_pinned_entry_and_key_events_are_read_through_their_partial_indexes(
         assert selectors.pinned_entry(blog=blog, light=True).body_text is not None
         selectors.key_events(blog=blog)
     assert "ORDER BY" not in ctx.captured_queries[0]["sql"]
+
+
+def test_a_cached_desk_card_carries_each_viewers_own_actions_and_csrf_token(editor, reporter, contributor):
+    from django.test import Client
+
+    blog = make_blog(editor=editor, title="Desk")
+    services.team_set_member(blog=blog, user=editor, member=contributor, role="contributor")
+    entry = make_entry(blog=blog, user=reporter, body="Counting has begun.")
+    card = f'id="desk-entry-{entry.pk}"'
+    seen = Client()
+    seen.force_login(contributor)
+    page = seen.get(f"/desk/blogs/{blog.slug}/").content.decode()
+    assert card in page and 'data-action="pin"' not in page  # the card is cached for a contributor
+    first = Client()
+    first.force_login(AuthorFactory(role="editor", user__username="ed2").user)
+    assert 'data-action="pin"' in first.get(f"/desk/blogs/{blog.slug}/").content.decode()  # and for an editor
+    # Another editor gets that cached card, with a token of their own in its forms.
+    editors = Client(enforce_csrf_checks=True)
+    editors.force_login(editor)
+    page = editors.get(f"/desk/blogs/{blog.slug}/").content.decode()
+    pin_form = page[page.index(card):].split('data-action="pin"')[0]
+    token = pin_form.rsplit('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    response = editors.post(f"/desk/blogs/{blog.slug}/entries/{entry.pk}/pin/",
+                            {"pinned": "1", "csrfmiddlewaretoken": token})
+    assert response.status_code in {200, 302}
+    entry.refresh_from_db()
+    assert entry.pinned

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from posts.delivery.cache import cache_get_many, cache_set_many, fragment_key
 from posts.domain import selectors
@@ -56,19 +57,26 @@ def fingerprint(entry: Entry) -> str:
     return f"{code_digest()}.{entry.version}.{entry.modified_at.timestamp()}.{blog.slug}.{blog.language}"
 
 
-def entry_fragments(kind: str, entries: list[Entry], build: Callable[[Entry], Any]) -> list[Any]:
+def entry_fragments(
+    kind: str, entries: list[Entry], build: Callable[[Entry], Any], *, vary: Callable[[Entry], str] | None = None
+) -> list[Any]:
     """The ``kind`` fragment of each of ``entries``, in order: from the cache
     when it was made for this version of the entry, else made by
     ``build(entry)`` and stored. ``entries`` may be read ``light``
     (selectors.LIGHT_FIELDS): those to be made are read in full, with their
     bylines, in two queries whatever their number. One cache round trip to
-    read, one to store."""
+    read, one to store. ``vary(entry)`` adds to the fingerprint what else the
+    fragment depends on."""
+
+    def print_of(entry: Entry) -> str:
+        return fingerprint(entry) + (f".{vary(entry)}" if vary is not None else "")
+
     keys = [fragment_key(kind, e.pk) for e in entries]
     found = cache_get_many(keys) if entries else {}
     out: list[Any] = []
     missing: dict[str, tuple[str, Entry]] = {}
     for key, entry in zip(keys, entries, strict=True):
-        held, print_ = found.get(key), fingerprint(entry)
+        held, print_ = found.get(key), print_of(entry)
         if held is not None and held[0] == print_:
             out.append(held[1])
         else:
@@ -79,7 +87,7 @@ def entry_fragments(kind: str, entries: list[Entry], build: Callable[[Entry], An
         made = {}
         for key, (_, entry) in missing.items():
             entry = full.get(entry.pk, entry)
-            made[key] = (fingerprint(entry), build(entry))
+            made[key] = (print_of(entry), build(entry))
         cache_set_many(made, timeout=FRAGMENT_TTL)
         out = [made[key][1] if value is None else value for key, value in zip(keys, out, strict=True)]
     return out
@@ -108,3 +116,32 @@ def page_fragments(entries: list[Entry]) -> dict[int, dict]:
     for entry in entries:
         entry.public_html = made[entry.pk]["html"]
     return made
+
+
+# --- The desk: cards of published entries ------------------------------------------
+
+# Stands for the viewer's CSRF token in a cached card; drawn per process, so
+# no entry text can spell it.
+_CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(12)}"
+
+
+def desk_cards(request, entries: list[Entry], *, blog) -> None:
+    """Set ``desk_html`` on each published entry (decorated with its
+    ``desk`` actions): its desk card, made once per entry version and set
+    of actions, the viewer's CSRF token put in at the end. 84 % of the
+    desk's page was rendering its 200 cards (bench/PROFILING.md). Drafts
+    and scheduled entries are rendered each time: no reader event deletes
+    their copies."""
+    from django.middleware.csrf import get_token
+
+    def build(entry: Entry) -> str:
+        return render_to_string(
+            "desk/_entry.html", {"entry": entry, "blog": blog, "csrf_token": _CSRF_PLACEHOLDER}
+        )
+
+    def vary(entry: Entry) -> str:
+        return repr(sorted(vars(entry.desk).items()))
+
+    token = get_token(request)
+    for entry, card in zip(entries, entry_fragments("desk", entries, build, vary=vary), strict=True):
+        entry.desk_html = mark_safe(card.replace(_CSRF_PLACEHOLDER, token))  # noqa: S308 - our template, our token
