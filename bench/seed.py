@@ -10,6 +10,8 @@ the webhook partners' URLs and secrets.
   page, ``/updates`` and feed measurements. Kept between runs: a blog that
   already has its ``n`` entries is not seeded again, so a second run starts in
   seconds.
+- ``bench-<n>`` also holds :data:`QUEUE` contributor drafts awaiting an
+  editor's approval (the desk's page for an editor is measured with them).
 - ``bench-live``: where the SSE and publish-API phases post.
 - ``bench-hooks``: the only blog the webhook partners follow; its partners
   are replaced on every run (a secret is shown once, at creation).
@@ -45,6 +47,7 @@ BODY = (
 
 
 KEY_EVENTS = 10
+QUEUE = 20
 
 
 def _is_key(i: int, size: int) -> bool:
@@ -54,7 +57,7 @@ def _is_key(i: int, size: int) -> bool:
     return i % max(1, size // KEY_EVENTS) == 0
 
 
-def seed_blog(*, user, slug: str, size: int) -> dict:
+def seed_blog(*, user, slug: str, size: int, queue: int = 0) -> dict:
     from posts.domain import services
     from posts.domain.models import Blog, Entry
 
@@ -76,8 +79,28 @@ def seed_blog(*, user, slug: str, size: int) -> dict:
     for i, entry in enumerate(entries):
         if entry.key_event != _is_key(i, size):
             services.entry_set_key_event(entry=entry, user=user, key_event=_is_key(i, size))
+    if queue:
+        seed_queue(user=user, blog=blog, count=queue)
     blog.refresh_from_db()
-    return {"slug": slug, "seq": blog.last_seq, "entries": size}
+    # An entry half-way down the blog: its permalink is measured.
+    middle = entries.values_list("pk", flat=True)[size // 2] if size else None
+    return {"slug": slug, "seq": blog.last_seq, "entries": size, "middle": middle}
+
+
+def seed_queue(*, user, blog, count: int) -> None:
+    """``count`` drafts by a contributor, submitted for approval."""
+    from posts.domain import services
+    from posts.domain.models import Entry, Role
+
+    contributor = services.author_ensure(username="bench-contributor", role=Role.CONTRIBUTOR,
+                                         display_name="Bench Contributor").user
+    services.team_set_member(blog=blog, user=user, member=contributor, role=Role.CONTRIBUTOR)
+    have = blog.entries.filter(status=Entry.Status.DRAFT, awaiting_approval=True).count()
+    for i in range(have, count):
+        services.entry_create(
+            blog=blog, user=contributor, headline=f"Draft {i} for approval", status=Entry.Status.DRAFT,
+            body=BODY.format(i=i, ward=i % 97, pct=(i * 7) % 100, boxes=i % 40, recounts=i % 3), submit=True,
+        )
 
 
 def seed_partners(*, user, blog, count: int, port: int, host: str) -> list[dict]:
@@ -123,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
 
     author = services.author_ensure(username="bench-editor", role=Role.EDITOR, display_name="Bench Editor")
     user = author.user
-    blogs = [seed_blog(user=user, slug=f"bench-{n}", size=n) for n in args.sizes]
+    blogs = [seed_blog(user=user, slug=f"bench-{n}", size=n, queue=QUEUE) for n in args.sizes]
     live = seed_blog(user=user, slug="bench-live", size=1)
     hooks = seed_blog(user=user, slug="bench-hooks", size=1)
     partners = seed_partners(

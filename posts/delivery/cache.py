@@ -117,6 +117,32 @@ def cache_set(key: str, value, timeout=None) -> None:
     _cache_call("set", key, value, timeout=timeout)
 
 
+def cache_get_many(keys: list[str]) -> dict:
+    """``cache.get_many`` that answers ``{}`` when the cache is down."""
+    found = _cache_call("get_many", keys)
+    return {} if found is _UNAVAILABLE else found
+
+
+def cache_set_many(values: dict, timeout=None) -> None:
+    """``cache.set_many`` that does nothing when the cache is down."""
+    _cache_call("set_many", values, timeout=timeout)
+
+
+# Each published entry's public renderings, one cache key per kind
+# (posts/web/fragments.py builds them; docs/performance.md).
+FRAGMENT_KINDS = ("page", "rss", "atom", "jsonfeed", "api", "desk")
+
+
+def fragment_key(kind: str, entry_id: int) -> str:
+    return f"frag:{kind}:{int(entry_id)}"
+
+
+def forget_entry_fragments(entry_id: int) -> None:
+    """Delete every rendering of a taken-down entry (the fan-out of its
+    ``entry.deleted``): no copy of its text outlives it in the cache."""
+    cache.delete_many([fragment_key(kind, entry_id) for kind in FRAGMENT_KINDS])
+
+
 def invalidate_blog(*, slug: str, seq: int) -> None:
     """Make every cached read of this blog stale (they are keyed by seq).
 
@@ -173,8 +199,6 @@ def blogs_generation() -> str:
         if not _cache_call("add", blogs_generation_key(), token, timeout=None):
             token = cache_get(blogs_generation_key()) or token
     return str(token)
-
-
 
 
 def purge_blog_responses(slug: str) -> int:

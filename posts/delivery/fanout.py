@@ -69,6 +69,7 @@ def fan_out(event_id: int) -> FanOut | None:
     if event.type in (Event.Type.BLOG_UPDATED, Event.Type.BLOG_CLOSED, Event.Type.BLOG_OPENED):
         cache.forget_blog_state(slug)
     if event.type == Event.Type.ENTRY_DELETED:  # a takedown: no stored copy may outlive it
+        cache.forget_entry_fragments((event.payload.get("entry") or {}).get("id", 0))
         cache.purge_blog_responses(slug)
     work = FanOut(event_id=event.pk, slug=slug)
     delivery_ids = records.webhook_deliveries_create(event=event)

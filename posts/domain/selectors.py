@@ -60,8 +60,38 @@ def entry_with_byline(entry: Entry) -> Entry:
     return _with_authors(Entry.objects.select_related("blog")).get(pk=entry.pk)
 
 
-def published_entries(blog: Blog) -> QuerySet[Entry]:
-    return _with_authors(blog.entries.filter(status=Entry.Status.PUBLISHED)).order_by("-published_at", "-id")
+# What a reader page needs of an entry whose fragments are cached: its place
+# in the timeline and what the fragments are keyed by (posts/web/fragments.py).
+LIGHT_FIELDS = ("id", "blog_id", "version", "modified_at", "published_at", "updated_at")
+
+
+def entries_in_full(entries: list[Entry]) -> dict[int, Entry]:
+    """``entries`` by id with every column and their bylines: those read
+    ``light`` are read again, all in one query plus one for the bylines
+    (only entries whose fragments are missing need this)."""
+    full = {e.pk: e for e in entries if not e.get_deferred_fields() and "_byline" in e.__dict__}
+    wanted = [e.pk for e in entries if e.pk not in full]
+    if wanted:
+        blog = entries[0].blog
+        full.update({e.pk: e for e in _with_authors(blog.entries.filter(pk__in=wanted)).order_by()})
+    return full
+
+
+def published_entries(blog: Blog, *, light: bool = False) -> QuerySet[Entry]:
+    """Newest first, with bylines; ``light``: only :data:`LIGHT_FIELDS`."""
+    qs = blog.entries.filter(status=Entry.Status.PUBLISHED).order_by("-published_at", "-id")
+    return qs.only(*LIGHT_FIELDS) if light else _with_authors(qs)
+
+
+def _older_than(qs: QuerySet[Entry], when: datetime, entry_id: int) -> QuerySet[Entry]:
+    """Entries before ``(when, entry_id)`` in timeline order. The
+    ``published_at <= when`` term bounds the index range (the OR alone is a
+    filter over every row from the newest on)."""
+    return qs.filter(published_at__lte=when).filter(Q(published_at__lt=when) | Q(id__lt=entry_id))
+
+
+def _newer_than(qs: QuerySet[Entry], when: datetime, entry_id: int) -> QuerySet[Entry]:
+    return qs.filter(published_at__gte=when).filter(Q(published_at__gt=when) | Q(id__gt=entry_id))
 
 
 @dataclass
@@ -75,37 +105,37 @@ ORDERS = ("newest", "oldest")
 
 
 def entries_page(
-    *, blog: Blog, before: str | None = None, after: str | None = None, limit: int = 20, order: str = "newest"
+    *, blog: Blog, before: str | None = None, after: str | None = None, limit: int = 20, order: str = "newest",
+    light: bool = False,
 ) -> EntriesPage:
     """Published entries, keyset-paginated (O(limit) per page): newest first
     continuing ``before`` a cursor, or oldest first (replay) continuing
-    ``after`` one. ``next`` is the cursor of the following page."""
+    ``after`` one. ``next`` is the cursor of the following page. ``light``
+    reads only what fragments need (posts/web/fragments.py)."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    qs = published_entries(blog)
+    qs = published_entries(blog, light=light)
     if order == "oldest":
         qs = qs.order_by("published_at", "id")
         if after:
             when, entry_id = decode_cursor(after)
             qs = qs.filter(Q(published_at__gt=when) | Q(published_at=when, id__gt=entry_id))
     elif before:
-        when, entry_id = decode_cursor(before)
-        qs = qs.filter(Q(published_at__lt=when) | Q(published_at=when, id__lt=entry_id))
+        qs = _older_than(qs, *decode_cursor(before))
     rows = list(qs[: limit + 1])
     items = rows[:limit]
     next_cursor = encode_cursor(items[-1]) if len(rows) > limit else None
     return EntriesPage(items=items, next=next_cursor)
 
 
-def entries_after(*, blog: Blog, entry: Entry, limit: int = 10) -> list[Entry]:
-    """Published entries newer than ``entry``, oldest first (for permalinks)."""
-    qs = published_entries(blog).filter(
-        Q(published_at__gt=entry.published_at) | Q(published_at=entry.published_at, id__gt=entry.pk)
-    )
+def entries_after(*, blog: Blog, entry: Entry, limit: int = 10, light: bool = False) -> list[Entry]:
+    """Published entries newer than ``entry``, newest first (for permalinks)."""
+    qs = _newer_than(published_entries(blog, light=light), entry.published_at, entry.pk)
     return list(reversed(list(qs.order_by("published_at", "id")[:limit])))
 
 
-def published_entry(*, blog: Blog, entry_id: int) -> Entry | None:
-    return published_entries(blog).filter(pk=entry_id).first()
+def published_entry(*, blog: Blog, entry_id: int, light: bool = False) -> Entry | None:
+    qs = published_entries(blog, light=light).filter(pk=entry_id).order_by()
+    return next(iter(qs[:1]), None)
 
 
 def entry_is_deleted(*, blog: Blog, entry_id: int) -> bool:
@@ -122,14 +152,21 @@ def any_entry(*, blog: Blog, entry_id: int) -> Entry:
     return entry
 
 
-def pinned_entry(*, blog: Blog) -> Entry | None:
-    return published_entries(blog).filter(pinned=True).first()
+def pinned_entry(*, blog: Blog, light: bool = False) -> Entry | None:
+    """The blog's one pinned entry. No ``ORDER BY``: at most one row can
+    match (one_pinned_entry_per_blog), and an order lets SQLite walk the
+    timeline index instead of that partial unique index (3 ms at 5,000
+    entries, bench/PROFILING.md)."""
+    qs = published_entries(blog, light=light).filter(pinned=True).order_by()
+    return next(iter(qs[:1]), None)
 
 
 def key_events(*, blog: Blog, limit: int = 50) -> list[Entry]:
+    """Newest first, through the entry_key_events partial index; only what
+    the list shows (``Entry.summary_text`` and the link)."""
     return list(
-        Entry.objects.filter(blog=blog, status=Entry.Status.PUBLISHED, key_event=True)
-        .select_related("blog")
+        blog.entries.filter(status=Entry.Status.PUBLISHED, key_event=True)
+        .only("id", "blog_id", "headline", "body_text", "published_at")
         .order_by("-published_at", "-id")[:limit]
     )
 
@@ -159,6 +196,17 @@ def public_blogs(*, limit: int = 50) -> list[Blog]:
 
 def events_since(*, blog: Blog, since: int, limit: int = 500) -> list[Event]:
     return list(Event.objects.filter(blog=blog, seq__gt=since).order_by("seq")[:limit])
+
+
+def public_events_since(*, slug: str, since: int, limit: int = 500) -> list[Event]:
+    """The events of a blog readers may see after ``since``, each with its
+    blog, in one query; empty also when there is no such blog."""
+    return list(
+        Event.objects.select_related("blog")
+        .filter(blog__slug=slug, seq__gt=since)
+        .exclude(blog__status=Blog.Status.DRAFT)
+        .order_by("seq")[:limit]
+    )
 
 
 def desk_entries(*, blog: Blog, limit: int = 200) -> list[Entry]:
@@ -283,19 +331,19 @@ class EntryWindow:
     older_cursor: str | None
 
 
-def entry_window(*, blog: Blog, entry: Entry, size: int = 10) -> EntryWindow:
-    newer = entries_after(blog=blog, entry=entry, limit=size + 1)
+def entry_window(*, blog: Blog, entry: Entry, size: int = 10, light: bool = False) -> EntryWindow:
+    newer = entries_after(blog=blog, entry=entry, limit=size + 1, light=light)
     has_newer = len(newer) > size
     newer = newer[-size:] if has_newer else newer
-    older = entries_page(blog=blog, before=encode_cursor(entry), limit=size)
+    older = entries_page(blog=blog, before=encode_cursor(entry), limit=size, light=light)
     return EntryWindow(
         newer=newer, entry=entry, older=older.items, has_newer=has_newer, older_cursor=older.next
     )
 
 
-def feed_entries(*, blog: Blog, limit: int = 50) -> list[Entry]:
+def feed_entries(*, blog: Blog, limit: int = 50, light: bool = False) -> list[Entry]:
     """The latest published entries for the feeds, newest first."""
-    return list(published_entries(blog)[:limit])
+    return list(published_entries(blog, light=light)[:limit])
 
 
 def desk_entry(*, blog: Blog, entry_id: int) -> Entry | None:

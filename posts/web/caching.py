@@ -155,7 +155,7 @@ def private(response: HttpResponse) -> HttpResponse:
     return response
 
 
-_OUR_KEYS = ("blog-ver:*", "resp:*", "blogs-gen")
+_OUR_KEYS = ("blog-ver:*", "resp:*", "frag:*", "blogs-gen")
 
 
 def clear_read_cache() -> None:

@@ -12,16 +12,21 @@ Last-Modified = the blog's latest event, 304s). The JSON Feed lives in
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from io import StringIO
+
 from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.feedgenerator import Enclosure
+from django.utils.xmlutils import SimplerXMLGenerator
 
 from posts.delivery.websub import HubAtomFeed, HubRssFeed
 from posts.domain import fact_checks, selectors
 from posts.domain.models import Blog, Entry
 from posts.domain.rendering import plain_text
 from posts.domain.serializers import absolute_url, share_file
+from posts.web import fragments
 from posts.web.caching import FEED_CACHE_CONTROL, cached_read, set_last_modified, surrogate_key
 from posts.web.structured_data import entry_headline
 from posts.web.views import _blog_read, reader_view
@@ -34,7 +39,26 @@ DC_NS = "http://purl.org/dc/elements/1.1/"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 
 
-class RssWithAuthors(HubRssFeed):
+class FragmentItems:
+    """A feed generator that writes items made earlier (entry fragments,
+    posts/web/fragments.py) instead of building each one."""
+
+    item_xml: list[str] | None = None
+    latest: datetime | None = None
+
+    def write_items(self, handler):
+        if self.item_xml is None:
+            return super().write_items(handler)
+        for xml in self.item_xml:
+            handler.ignorableWhitespace(xml)  # written as is: it is our own escaped XML
+
+    def latest_post_date(self):
+        if self.item_xml is None:
+            return super().latest_post_date()
+        return self.latest or datetime.now(tz=UTC)
+
+
+class RssWithAuthors(FragmentItems, HubRssFeed):
     """One ``dc:creator`` per author (Django writes one name at most), and
     the entry's photo as ``media:content``."""
 
@@ -57,7 +81,7 @@ class RssWithAuthors(HubRssFeed):
             handler.endElement("media:content")
 
 
-class AtomWithAuthors(HubAtomFeed):
+class AtomWithAuthors(FragmentItems, HubAtomFeed):
     """One ``<author>`` per author, with its ``<uri>`` when known."""
 
     def add_item_elements(self, handler, item):
@@ -72,6 +96,10 @@ class AtomWithAuthors(HubAtomFeed):
 
 class LiveBlogRssFeed(Feed):
     feed_type = RssWithAuthors  # Rss201rev2Feed advertising the WebSub hub
+
+    def __init__(self, entries: list[Entry] | None = None):
+        super().__init__()
+        self.entries = entries  # the items, when the caller has them (one entry's fragment)
 
     def get_feed(self, obj: Blog, request: HttpRequest):
         feedgen = super().get_feed(obj, request)
@@ -100,7 +128,7 @@ class LiveBlogRssFeed(Feed):
     subtitle = description
 
     def items(self, blog: Blog) -> list[Entry]:
-        return selectors.feed_entries(blog=blog, limit=FEED_SIZE)
+        return self.entries if self.entries is not None else selectors.feed_entries(blog=blog, limit=FEED_SIZE)
 
     def author_name(self, blog: Blog) -> str:
         # Atom wants an author for the feed or every entry: the publisher.
@@ -160,15 +188,32 @@ class LiveBlogAtomFeed(LiveBlogRssFeed):
         return fact_checks.summary_html(entry) + entry.body_html
 
 
-def _feed_view(kind: str, feed: Feed):
+def item_fragment(feed_class: type[LiveBlogRssFeed], blog: Blog, request: HttpRequest):
+    """Builds one entry's ``<item>`` (``<entry>`` in Atom) as XML text."""
+
+    def build(entry: Entry) -> str:
+        out = StringIO()
+        feed_class(entries=[entry]).get_feed(blog, request).write_items(
+            SimplerXMLGenerator(out, "utf-8", short_empty_elements=True)
+        )
+        return out.getvalue()
+
+    return build
+
+
+def _feed_view(kind: str, feed_class: type[LiveBlogRssFeed]):
     def view(request: HttpRequest, slug: str) -> HttpResponse:
         read = _blog_read(kind, slug)
 
         def build() -> HttpResponse:
             # Feed.__call__ would look the blog up again and stream the XML
             # into the response in ~1,500 small writes; one string is faster.
+            feed = feed_class(entries=[])
             blog = feed.get_object(request, slug)
+            entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE, light=True)
             feedgen = feed.get_feed(blog, request)
+            feedgen.item_xml = fragments.entry_fragments(kind, entries, item_fragment(feed_class, blog, request))
+            feedgen.latest = max((e.updated_at or e.published_at for e in entries), default=None)
             response = HttpResponse(feedgen.writeString("utf-8"), content_type=feedgen.content_type)
             return set_last_modified(response, selectors.blog_last_event_at(blog=blog))
 
@@ -179,5 +224,5 @@ def _feed_view(kind: str, feed: Feed):
     return reader_view(view)
 
 
-rss_feed = _feed_view("rss", LiveBlogRssFeed())
-atom_feed = _feed_view("atom", LiveBlogAtomFeed())
+rss_feed = _feed_view("rss", LiveBlogRssFeed)
+atom_feed = _feed_view("atom", LiveBlogAtomFeed)

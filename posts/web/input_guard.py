@@ -10,9 +10,8 @@ from django.utils.deprecation import MiddlewareMixin
 from posts.domain.errors import ErrorCode
 
 
-def _refuse(request, status: int, detail: str) -> HttpResponse:
+def _refuse(request, status: int, detail: str, code: ErrorCode) -> HttpResponse:
     if request.path.startswith("/api/"):
-        code = ErrorCode.NOT_FOUND if status == 404 else ErrorCode.BAD_REQUEST
         response = JsonResponse({"detail": detail, "code": code}, status=status)
     else:
         response = HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")
@@ -25,8 +24,8 @@ class RefuseNulMiddleware(MiddlewareMixin):
 
     def process_request(self, request):
         if "\x00" in request.path:
-            return _refuse(request, 404, "Not found.")
+            return _refuse(request, 404, "Not found.", ErrorCode.NOT_FOUND)
         query = request.META.get("QUERY_STRING", "")
         if "%00" in query or "\x00" in query:
-            return _refuse(request, 400, "The query string contains a NUL character.")
+            return _refuse(request, 400, "The query string contains a NUL character.", ErrorCode.INVALID)
         return None

@@ -18,6 +18,8 @@ from posts.domain import fact_checks, selectors
 from posts.domain.models import Blog, Entry
 from posts.domain.rendering import plain_text
 from posts.domain.serializers import absolute_url, iso, share_file
+from posts.templatetags import live_tags
+from posts.web import fragments
 from posts.web.caching import (
     BLOGS_SURROGATE_KEY,
     ERROR_CACHE_CONTROL,
@@ -112,17 +114,24 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             page = selectors.entries_page(
                 blog=blog, before=None if oldest else cursor, after=cursor if oldest else None,
-                limit=_page_size(), order=order,
+                limit=_page_size(), order=order, light=True,
             )
         except selectors.InvalidCursor:
             return _bad_request("That link to more updates is broken. Go back to the latest updates.")
         first_page = cursor is None and not oldest
-        pinned = selectors.pinned_entry(blog=blog) if first_page else None
+        pinned = selectors.pinned_entry(blog=blog, light=True) if first_page else None
         timeline = [e for e in page.items if pinned is None or e.pk != pinned.pk]
         on_page = {e.pk for e in page.items}
         last_modified = selectors.blog_last_event_at(blog=blog)
         query = {"order": "oldest", "after": cursor} if oldest else {"before": cursor}
         canonical_query = "&".join(f"{k}={quote(v)}" for k, v in query.items() if v)
+        # The pinned entry leads the JSON-LD's updates when it is not on the page.
+        updates = page.items if pinned is None or pinned.pk in on_page else [pinned, *page.items]
+        shown = [pinned, *timeline] if pinned is not None else timeline
+        made = fragments.page_fragments(shown + page.items)
+        # The first picture shown, for sharing cards (from the fragments: the
+        # light entries carry no body), with its alt text when it is a photo.
+        share = next((made[e.pk] for e in shown if made[e.pk]["images"]), None)
         return _render_blog_page(
             request,
             blog,
@@ -135,12 +144,13 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "oldest": oldest,
                 "before": cursor,
                 "canonical_query": f"?{canonical_query}" if canonical_query else "",
-                "share_entries": [pinned, *timeline] if pinned is not None else timeline,
+                "share_image": share["images"][0] if share else "",
+                "share_image_alt": (share["photo_alt"] or "") if share else "",
                 "on_page": on_page,
                 "last_modified": last_modified,
                 "question_form": _question_form_context(blog),
                 "jsonld": (
-                    live_page_blocks(blog, entries=page.items, pinned=pinned, modified=last_modified)
+                    live_page_blocks(blog, updates=[made[e.pk] for e in updates], modified=last_modified)
                     if first_page else []
                 ),
             },
@@ -182,8 +192,10 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
             if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
                 return render(request, "posts/gone.html", {"slug": slug}, status=410)
             raise Http404("No such update on this live blog.")
-        window = selectors.entry_window(blog=blog, entry=entry, size=PERMALINK_WINDOW)
-        entries = [*window.newer, window.entry, *window.older]
+        window = selectors.entry_window(blog=blog, entry=entry, size=PERMALINK_WINDOW, light=True)
+        fragments.page_fragments([*window.newer, *window.older])
+        entry.public_html = fragments.entry_html(entry, highlight=True)
+        entries = [*window.newer, entry, *window.older]
         return _render_blog_page(
             request,
             blog,
@@ -204,18 +216,34 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
 
 
 def _render_blog_page(request: HttpRequest, blog: Blog, *, template: str, context: dict) -> HttpResponse:
-    key_events = selectors.key_events(blog=blog)
     on_page = context.get("on_page", set())
     if context.get("pinned") is not None:
         on_page = on_page | {context["pinned"].pk}
     context.setdefault("last_modified", selectors.blog_last_event_at(blog=blog))
     response = render(request, template, {
         "blog": blog,
-        "key_events": [{"entry": e, "on_page": e.pk in on_page} for e in key_events],
+        "key_events": _key_event_links(blog, on_page),
         "page_url": absolute_url(blog.get_absolute_url()),
         **context,
     })
     return set_last_modified(response, context["last_modified"])
+
+
+def _key_event_links(blog: Blog, on_page: set[int]) -> list[dict]:
+    """The key-events list, its values made here: the template's filters and
+    a ``reverse()`` per link were 0.5 ms of a cold page (bench/PROFILING.md)."""
+    blog_url = blog.get_absolute_url()
+    return [
+        {
+            "pk": e.pk,
+            # On the page: a jump; elsewhere: the permalink (the page around it).
+            "href": f"#entry-{e.pk}" if e.pk in on_page else f"{blog_url}entries/{e.pk}/#entry-{e.pk}",
+            "iso": live_tags.iso(e.published_at),
+            "clock": live_tags.utc_clock(e.published_at),
+            "summary": e.summary_text,
+        }
+        for e in selectors.key_events(blog=blog)
+    ]
 
 
 def _page_size() -> int:
@@ -233,7 +261,7 @@ def json_feed(request: HttpRequest, slug: str) -> HttpResponse:
 
     def build() -> HttpResponse:
         blog = _public_blog_or_404(slug)
-        entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE)
+        entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE, light=True)
         feed_url = absolute_url(f"/live/{blog.slug}/feed.json")
         data = {
             "version": "https://jsonfeed.org/version/1.1",
@@ -242,7 +270,7 @@ def json_feed(request: HttpRequest, slug: str) -> HttpResponse:
             "feed_url": feed_url,
             "description": plain_text(blog.standfirst_html),
             "language": blog.language,
-            "items": [_json_feed_item(e) for e in entries],
+            "items": fragments.entry_fragments("jsonfeed", entries, _json_feed_item),
         }
         if blog.is_closed:
             data["expired"] = True

@@ -15,6 +15,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.files.storage import storages
 from django.db import transaction
+from django.utils import timezone
 
 from posts.domain import images, media_files, permissions
 from posts.domain.errors import ErrorCode, Invalid, TooLarge
@@ -135,6 +136,9 @@ def media_make_renditions(*, media_id: int) -> Media | None:
             return current
         current.renditions = stored
         current.save(update_fields=["renditions"])
+        # The entries showing it render again (their fragments are made per
+        # entry version and modification time: posts/web/fragments.py).
+        Entry.objects.filter(image=current).update(modified_at=timezone.now())
         for slug in set(Blog.objects.filter(
             entries__image=current, entries__status=Entry.Status.PUBLISHED
         ).values_list("slug", flat=True)):

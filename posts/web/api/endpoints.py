@@ -46,12 +46,12 @@ from posts.web.caching import (
     CachedRead,
     blogs_generation,
     cached_read,
-    current_seq,
     current_version,
     private,
     set_last_modified,
     surrogate_key,
 )
+from posts.web.fragments import entry_fragments
 
 log = logging.getLogger(__name__)
 
@@ -228,10 +228,17 @@ def get_blog(request, slug: str):
         if upcoming is not None:  # scheduled to open: the blog, never its entries
             return _json(blog_dict(upcoming), blog=upcoming)
         blog = _public_blog(slug)
-        data = blog_dict(blog, pinned=selectors.pinned_entry(blog=blog), key_events=selectors.key_events(blog=blog))
+        data = blog_dict(blog, key_events=selectors.key_events(blog=blog))
+        pinned = selectors.pinned_entry(blog=blog, light=True)
+        data["pinned"] = _entry_dicts([pinned])[0] if pinned is not None else None
         return _json(data, blog=blog)
 
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
+
+
+def _entry_dicts(entries: list[Entry]) -> list[dict]:
+    """Published entries' public shapes, from their fragments (posts/web/fragments.py)."""
+    return entry_fragments("api", entries, entry_dict)
 
 
 @blogs.get("/{slug}/entries", response={200: EntriesPageOut, **ERRORS}, summary="Published entries, newest first (or oldest)")
@@ -255,14 +262,14 @@ def list_entries(
         blog = _public_blog(slug)
         try:
             page = selectors.entries_page(
-                blog=blog, order=order, limit=limit,
+                blog=blog, order=order, limit=limit, light=True,
                 before=None if order == "oldest" else cursor, after=cursor if order == "oldest" else None,
             )
         except selectors.InvalidCursor as exc:
             raise ServiceError(
                 f"{exc}; use the 'next' value of a previous page.", code=ErrorCode.INVALID_CURSOR, field=cursor_field
             ) from exc
-        return _json({"items": [entry_dict(e) for e in page.items], "next": page.next}, blog=blog)
+        return _json({"items": _entry_dicts(page.items), "next": page.next}, blog=blog)
 
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
 
@@ -276,12 +283,12 @@ def get_entry(request, slug: str, entry_id: int):
 
     def build():
         blog = _public_blog(slug)
-        entry = selectors.published_entry(blog=blog, entry_id=entry_id)
+        entry = selectors.published_entry(blog=blog, entry_id=entry_id, light=True)
         if entry is None:
             if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
                 raise Gone(f"Entry {entry_id} on '{slug}' was taken down.")
             raise NotFound(f"No entry {entry_id} on '{slug}'.")
-        return _json(entry_dict(entry), blog=blog)
+        return _json(_entry_dicts([entry])[0], blog=blog)
 
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
 
@@ -291,12 +298,19 @@ def get_updates(request, slug: str, since: int = Query(0, ge=0)):
     """The events after ``since``, oldest first, at most 500 (``has_more`` says
     when to ask again from the last one). ``seq`` is the blog's latest. The
     same messages as SSE and webhooks."""
-    read = _blog_read("api-updates", slug, variant=str(min(since, current_seq(slug) or 0)))
+    version = current_version(slug)
+    if version is None:
+        raise NotFound(f"No live blog '{slug}'.")
+    # A since beyond the latest seq shares the caught-up reply's cache entry.
+    after = min(since, int(version.rsplit(".", 1)[1]))
+    read = CachedRead(kind="api-updates", slug=slug, version=version, variant=str(after))
 
     def build():
-        blog = _public_blog(slug)
-        # A since beyond the latest seq shares the caught-up reply's cache entry.
-        events = selectors.events_since(blog=blog, since=min(since, blog.last_seq), limit=UPDATES_LIMIT + 1)
+        # One query: the events come with their blog (it is read alone only
+        # when there are none).
+        events = selectors.public_events_since(slug=slug, since=after, limit=UPDATES_LIMIT + 1)
+        blog = events[0].blog if events else _public_blog(slug)
+        events = [e for e in events if e.seq > min(since, blog.last_seq)]
         has_more = len(events) > UPDATES_LIMIT
         events = events[:UPDATES_LIMIT]
         # An event committed between the two reads is newer than the blog row.

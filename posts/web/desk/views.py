@@ -21,7 +21,7 @@ from posts.domain import permissions, selectors, services
 from posts.domain.errors import NotAllowed, NotFound, ServiceError
 from posts.domain.models import Blog, Role
 from posts.domain.serializers import absolute_url
-from posts.web import embed_views
+from posts.web import embed_views, fragments
 
 from .actions import decorate
 from .common import back_to_desk, desk_blog, desk_view
@@ -100,6 +100,8 @@ def desk_page(
     user = request.user
     entries = decorate(selectors.desk_entries(blog=blog), user=user, role=role)
     is_editor = role == Role.EDITOR
+    timeline = [e for e in entries if e.desk.place == "timeline"]
+    fragments.desk_cards(request, timeline, blog=blog)
     if composer is None:
         me = selectors.author_of(user)
         composer = ComposerForm(blog=blog, user=user, initial={"authors": [me.pk] if me else []})
@@ -112,7 +114,7 @@ def desk_page(
         "composer": composer,
         "queue": [e for e in entries if e.desk.place == "queue"],
         "pending": [e for e in entries if e.desk.place == "pending"],
-        "timeline": [e for e in entries if e.desk.place == "timeline"],
+        "timeline": timeline,
         "return_form": ReturnForm(),
         "state_since": f"{time.time():.6f}",
         "poll_seconds": POLL_SECONDS,

@@ -1,0 +1,205 @@
+"""Cold reads (a response cache miss) cost a fixed number of queries, the
+same for a blog of 60 entries as for one of 600, and a page joined from
+entry fragments is the page rendered afresh (issue 15; docs/performance.md)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache as django_cache
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from posts.delivery import cache
+from posts.domain import selectors, services
+from posts.domain.models import Blog, Entry
+from posts.web import caching
+
+from .factories import AuthorFactory, make_blog, make_entry
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SHORT, LONG = 60, 600
+
+READS = {
+    "live page": "/live/{slug}/",
+    "older page": "/live/{slug}/?before={cursor}",
+    "permalink": "/live/{slug}/entries/{entry}/",
+    "rss": "/live/{slug}/feed.rss",
+    "atom": "/live/{slug}/feed.atom",
+    "json feed": "/live/{slug}/feed.json",
+    "api blog": "/api/blogs/{slug}",
+    "api entries": "/api/blogs/{slug}/entries",
+    "api entry": "/api/blogs/{slug}/entries/{entry}",
+    "updates": "/api/blogs/{slug}/updates?since={since}",
+    "desk": "/desk/blogs/{slug}/",
+}
+
+# Queries of each read on a response cache miss. "after a write": every
+# entry's fragments are cached (the write touched none of those shown);
+# "no fragments": a cold cache, every shown entry read in full with its byline.
+AFTER_A_WRITE = {
+    "live page": 4, "older page": 3, "permalink": 6, "rss": 2, "atom": 2, "json feed": 2,
+    "api blog": 3, "api entries": 2, "api entry": 2, "updates": 1, "desk": 12,
+}
+NO_FRAGMENTS = {
+    **AFTER_A_WRITE,
+    "live page": 6, "older page": 5, "permalink": 8, "rss": 4, "atom": 4, "json feed": 4,
+    "api blog": 5, "api entries": 4, "api entry": 4,
+}
+
+
+def _filler(blog: Blog, author, count: int) -> None:
+    """Rows written in bulk (thousands through the services would be slow;
+    the reads do not care how rows were written), older than the entries
+    the services write."""
+    start = timezone.now() - timedelta(days=1)
+    rows = Entry.objects.bulk_create(
+        Entry(blog=blog, body=f"Filler {i}", body_html=f"<p>Filler {i}</p>", body_text=f"Filler {i}",
+              status="published", published_at=start + timedelta(seconds=i), key_event=i % 100 == 0)
+        for i in range(count)
+    )
+    through = Entry.authors.through
+    through.objects.bulk_create(through(entry_id=row.pk, author_id=author.pk) for row in rows)
+
+
+def _blog_of(length: int, *, editor, reporter) -> dict:
+    blog = make_blog(editor=editor, title=f"Blog of {length}")
+    _filler(blog, reporter.author, length - 3)
+    make_entry(blog=blog, user=reporter, body="The summary so far.", kind="summary", pinned=True)
+    make_entry(blog=blog, user=reporter, body="Queues at **Ward 7** all day.", headline="Turnout", key_event=True)
+    make_entry(blog=blog, user=reporter, body="It was not.", fact_check={
+        "claim": "Turnout was the lowest ever.", "claimant": "A candidate", "verdict": "False"})
+    blog.refresh_from_db()
+    middle = blog.entries.filter(status="published").order_by("-published_at", "-id")[length // 2]
+    return {
+        "slug": blog.slug, "entry": middle.pk, "cursor": selectors.encode_cursor(middle), "since": blog.last_seq - 2,
+    }
+
+
+def _miss_responses(slug: str) -> None:
+    """As a write does: the blog's version moves on, so every response is a
+    miss, and the fragments stay."""
+    cache.invalidate_blog(slug=slug, seq=cache.current_seq(slug) + 1)
+
+
+def _queries(client, url: str) -> tuple[int, bytes]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    assert response["X-Read-Cache"] == "miss" if url.startswith(("/live", "/api")) else True
+    return len(ctx.captured_queries), response.content
+
+
+@pytest.fixture
+def blogs(editor, reporter):
+    return {length: _blog_of(length, editor=editor, reporter=reporter) for length in (SHORT, LONG)}
+
+
+def test_a_cold_read_costs_the_same_queries_for_60_entries_as_for_600(client, editor, blogs):
+    client.force_login(editor)
+    counts = {}
+    for length, params in blogs.items():
+        caching.clear_read_cache()
+        cache.current_version(params["slug"])  # known to the cache, as it nearly always is
+        no_fragments = {}
+        for kind, url in READS.items():
+            no_fragments[kind], _ = _queries(client, url.format(**params))
+        _miss_responses(params["slug"])
+        after_write = {}
+        for kind, url in READS.items():
+            after_write[kind], _ = _queries(client, url.format(**params))
+        counts[length] = (no_fragments, after_write)
+    assert counts[SHORT] == counts[LONG] == (NO_FRAGMENTS, AFTER_A_WRITE)
+
+
+def test_a_page_joined_from_fragments_is_the_page_rendered_afresh(client, blogs):
+    params = blogs[LONG]
+    for kind in ("live page", "older page", "permalink", "rss", "atom", "json feed", "api blog", "api entries"):
+        url = READS[kind].format(**params)
+        caching.clear_read_cache()
+        _, fresh = _queries(client, url)
+        _miss_responses(params["slug"])
+        _, joined = _queries(client, url)
+        assert joined == fresh, kind
+
+
+def test_an_edit_is_rendered_again_and_the_other_entries_come_from_their_fragments(client, reporter, blogs):
+    slug = blogs[SHORT]["slug"]
+    client.get(f"/live/{slug}/")
+    entry = Entry.objects.get(blog__slug=slug, headline="Turnout")
+    services.entry_edit(entry=entry, user=reporter, version=entry.version, body="Turnout was **record** high.")
+    with CaptureQueriesContext(connection) as ctx:
+        html = client.get(f"/live/{slug}/").content.decode()
+    assert "<strong>record</strong> high" in html and "Ward 7" not in html
+    # Only the edited entry was read in full (one row), with its byline.
+    in_full = [q["sql"] for q in ctx.captured_queries if '"posts_entry"."body_html"' in q["sql"]]
+    assert len(in_full) == 1 and f"IN ({entry.pk})" in in_full[0]
+
+
+def test_a_deleted_entrys_fragments_are_gone_from_the_cache(client, reporter, blogs):
+    params = blogs[SHORT]
+    for kind, url in READS.items():
+        if kind != "desk":
+            client.get(url.format(**params))
+    entry = Entry.objects.get(blog__slug=params["slug"], headline="Turnout")
+    assert django_cache.get(cache.fragment_key("page", entry.pk)) is not None
+    services.entry_delete(entry=entry, user=reporter)
+    for kind in cache.FRAGMENT_KINDS:
+        assert django_cache.get(cache.fragment_key(kind, entry.pk)) is None, kind
+    for kind in ("live page", "rss", "atom", "json feed", "api entries"):
+        assert b"Ward 7" not in client.get(READS[kind].format(**params)).content, kind
+
+
+def _plan(queryset) -> str:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a test table is small enough to scan
+            cursor.execute("EXPLAIN " + sql, params)
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        return " ".join(str(row[-1]) for row in cursor.fetchall())
+
+
+def test_the_pinned_entry_and_key_events_are_read_through_their_partial_indexes(blogs):
+    blog = Blog.objects.get(slug=blogs[LONG]["slug"])
+    with transaction.atomic():
+        pinned = blog.entries.filter(status="published", pinned=True).order_by()[:1]
+        assert "one_pinned_entry_per_blog" in _plan(pinned)
+        key_events = blog.entries.filter(status="published", key_event=True).order_by("-published_at", "-id")[:50]
+        assert "entry_key_events" in _plan(key_events)
+    # The selectors issue those very queries.
+    with CaptureQueriesContext(connection) as ctx:
+        assert selectors.pinned_entry(blog=blog, light=True).body_text is not None
+        selectors.key_events(blog=blog)
+    assert "ORDER BY" not in ctx.captured_queries[0]["sql"]
+
+
+def test_a_cached_desk_card_carries_each_viewers_own_actions_and_csrf_token(editor, reporter, contributor):
+    from django.test import Client
+
+    blog = make_blog(editor=editor, title="Desk")
+    services.team_set_member(blog=blog, user=editor, member=contributor, role="contributor")
+    entry = make_entry(blog=blog, user=reporter, body="Counting has begun.")
+    card = f'id="desk-entry-{entry.pk}"'
+    seen = Client()
+    seen.force_login(contributor)
+    page = seen.get(f"/desk/blogs/{blog.slug}/").content.decode()
+    assert card in page and 'data-action="pin"' not in page  # the card is cached for a contributor
+    first = Client()
+    first.force_login(AuthorFactory(role="editor", user__username="ed2").user)
+    assert 'data-action="pin"' in first.get(f"/desk/blogs/{blog.slug}/").content.decode()  # and for an editor
+    # Another editor gets that cached card, with a token of their own in its forms.
+    editors = Client(enforce_csrf_checks=True)
+    editors.force_login(editor)
+    page = editors.get(f"/desk/blogs/{blog.slug}/").content.decode()
+    pin_form = page[page.index(card):].split('data-action="pin"')[0]
+    token = pin_form.rsplit('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    response = editors.post(f"/desk/blogs/{blog.slug}/entries/{entry.pk}/pin/",
+                            {"pinned": "1", "csrfmiddlewaretoken": token})
+    assert response.status_code in {200, 302}
+    entry.refresh_from_db()
+    assert entry.pinned
