@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "posts.web.api.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "posts.web.middleware.DatabaseUnavailableMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it answers a locked-out log-in
 ]
 
@@ -150,6 +151,14 @@ if DATABASE_URL:
             "max_size": int(os.environ.get("DATABASE_POOL_MAX", "10")),
             "timeout": 10,
         }
+    if env_bool("LIVEBLOG_PGBOUNCER", False):
+        # PgBouncer in transaction mode (1.18) keeps no session between
+        # transactions: no prepared statements (psycopg prepares a query
+        # after 5 runs unless prepare_threshold is None), no server-side
+        # cursors (QuerySet.iterator() would declare one); the code takes no
+        # session-level advisory locks (row locks live in the transaction).
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     if os.environ.get("DATABASE_TEST_NAME"):
         DATABASES["default"]["TEST"] = {"NAME": os.environ["DATABASE_TEST_NAME"]}
 else:
@@ -266,6 +275,8 @@ LIVEBLOG_WEBHOOK_CONCURRENCY = int(os.environ.get("LIVEBLOG_WEBHOOK_CONCURRENCY"
 LIVEBLOG_WEBSUB_HUB = os.environ.get("LIVEBLOG_WEBSUB_HUB", "")
 # CDN purge: "{key}" in the URL is replaced by the blog's surrogate key (else
 # the key goes in a Surrogate-Key header); the token is sent as a Bearer token.
+# Several URLs (separated by spaces or commas): every one is purged, e.g.
+# one per cache node of deploy/cluster.
 LIVEBLOG_CDN_PURGE_URL = os.environ.get("LIVEBLOG_CDN_PURGE_URL", "")
 LIVEBLOG_CDN_PURGE_TOKEN = os.environ.get("LIVEBLOG_CDN_PURGE_TOKEN", "")
 # Web Push (VAPID). Empty: a key pair is generated once into the key file

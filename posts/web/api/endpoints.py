@@ -10,6 +10,7 @@ import logging
 
 import orjson
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -54,6 +55,8 @@ from posts.web.caching import (
 log = logging.getLogger(__name__)
 
 UPDATES_LIMIT = 500
+# Seconds a client should wait before retrying when the database is away.
+DATABASE_RETRY_AFTER = 5
 DEFAULT_LIMIT = 20
 
 
@@ -161,6 +164,19 @@ def _http_error(request, exc: HttpError):
 @api.exception_handler(RequestDataTooBig)
 def _too_big(request, exc):
     return _error(request, 413, "The request body is too large.")
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_unavailable(request, exc):
+    """The database (or PgBouncer in front of it) cannot be reached: a clear
+    503 the client may retry, never a 500 page. Whether a write that failed
+    at COMMIT took effect is unknown to the client: retrying an entry create
+    may duplicate it, an update carries its version and cannot."""
+    log.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
+    response = _error(request, 503, "The database is unavailable; try again shortly.", code=ErrorCode.UNAVAILABLE)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
 
 
 @api.exception_handler(Http404)
