@@ -167,6 +167,7 @@ class Cluster:
         self.bin = Path(sys.executable).parent
         self.root = os.geteuid() == 0
         self.env: dict[str, str] = {}
+        self.down: set[str] = set()  # nodes stopped on purpose (a drill)
 
     # --- files ---------------------------------------------------------------
 
@@ -391,6 +392,7 @@ class Cluster:
         )
         log.close()
         self.procs[name] = proc
+        self.down.discard(name)
         if name not in self.order:
             self.order.append(name)
         self._write_pids()
@@ -400,6 +402,7 @@ class Cluster:
         """Signal the node's whole process group (a uvicorn group, a Celery
         worker and its children, nginx and its workers) and wait for it."""
         proc = self.procs[name]
+        self.down.add(name)
         if proc.poll() is None:
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)
@@ -419,6 +422,7 @@ class Cluster:
         # PostgreSQL: SIGINT is the fast shutdown; nginx: SIGQUIT the graceful one.
         sig = signal.SIGINT if name == "postgres" else signal.SIGQUIT if name.startswith("edge") else signal.SIGTERM
         proc = self.procs[name]
+        self.down.add(name)
         if proc.poll() is None:
             with suppress(ProcessLookupError):
                 proc.send_signal(sig)
@@ -450,6 +454,8 @@ class Cluster:
                 self.start_node(name)
         self.wait_ready(deadline)
         threading.Thread(target=self._heartbeat, daemon=True).start()
+        for i in range(o.edges):
+            threading.Thread(target=self._watch_edge, args=(f"edge-{i + 1}",), daemon=True).start()
         (o.run_dir / "ready.json").write_text(json.dumps({
             "base_url": o.base_url, "publish_url": o.publish_url, "supervisor": os.getpid(),
             "pids": {name: p.pid for name, p in self.procs.items()},
@@ -467,7 +473,7 @@ class Cluster:
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
-            if proc.poll() is not None:
+            if name not in self.down and proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.opts.run_dir}/logs/{name}.log")
 
     def wait_tcp(self, host: str, port: int, deadline: float) -> None:
@@ -495,7 +501,8 @@ class Cluster:
 
     def wait_ready(self, deadline: float) -> None:
         o = self.opts
-        urls = [o.url(f"edge-{i + 1}") + o.probe_path for i in range(o.edges)]
+        urls = [o.url(f"app-{i + 1}") + o.probe_path for i in range(o.apps)]
+        urls += [o.url(f"edge-{i + 1}") + o.probe_path for i in range(o.edges)]
         urls += [o.url(f"cache-{i + 1}") + "/.varnish-health" for i in range(o.caches)]
         urls += [o.base_url + "/api/blogs"]
         while not all(answers(u) for u in urls):
@@ -503,11 +510,26 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the cluster did not answer; see {o.run_dir}/logs")
             time.sleep(0.2)
-        # HAProxy marks its servers up after their first good check.
-        while not answers(o.publish_url + "/" + HEARTBEAT_CHANNEL, ok_only=False):
+        # HAProxy marks a server up after its next good check.
+        while (down := [k for k, v in self.haproxy_servers().items() if v != "UP"]):
             if time.monotonic() > deadline:
-                raise RuntimeError("HAProxy's publish frontend did not answer")
+                raise RuntimeError(f"HAProxy still sees {down} down")
             time.sleep(0.2)
+
+    def haproxy_servers(self) -> dict[str, str]:
+        """``{"backend/server": status}`` from HAProxy's stats (CSV)."""
+        url = f"http://{self.opts.front}:{self.opts.ports['stats']}/;csv"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                lines = response.read().decode().splitlines()
+        except OSError:
+            return {"haproxy": "DOWN"}
+        head = lines[0].lstrip("# ").split(",")
+        rows = [dict(zip(head, line.split(","), strict=False)) for line in lines[1:] if line]
+        return {
+            f"{r['pxname']}/{r['svname']}": r["status"].split()[0]
+            for r in rows if r["svname"] not in ("FRONTEND", "BACKEND")
+        }
 
     # --- run and stop ------------------------------------------------------------
 
@@ -517,10 +539,40 @@ class Cluster:
             with suppress(OSError):
                 urllib.request.urlopen(urllib.request.Request(url, data=b": heartbeat\n"), timeout=5).read()
 
+    def _watch_edge(self, name: str) -> None:
+        """A reader of the heartbeat channel on one edge. Nchan 1.3.6 may
+        not resubscribe after Redis restarts (its readers stay connected and
+        hear nothing: the "restart Redis" drill found it); when no heartbeat
+        arrives for three intervals the edge is reloaded, which cuts its
+        streams, and its readers come back with Last-Event-ID."""
+        addr = self.opts.url(name).split("//", 1)[1]
+        host, port = addr.split(":")
+        silence = 3 * self.opts.heartbeat_seconds + 1
+        while not self.stopping.is_set():
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is not None or name in self.down:
+                self.stopping.wait(1)
+                continue
+            try:
+                with socket.create_connection((host, int(port)), timeout=silence) as sock:
+                    sock.sendall(f"GET /live/cluster-watchdog/events HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                    while not self.stopping.is_set() and sock.recv(4096):
+                        pass
+                    continue  # the edge closed the stream (stopped, reloaded): watch again
+            except TimeoutError:
+                if self.stopping.is_set() or proc.poll() is not None or name in self.down:
+                    continue
+                print(f"cluster: no heartbeat on {name} for {silence:.0f}s; reloading it", file=sys.stderr, flush=True)
+                with suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGHUP)
+            except OSError:
+                pass
+            self.stopping.wait(1)
+
     def wait(self) -> int:
         while not self.stopping.is_set():
             for name, proc in self.procs.items():
-                if proc.poll() is not None:
+                if name not in self.down and proc.poll() is not None:
                     print(f"cluster: {name} exited with {proc.returncode}; stopping", file=sys.stderr)
                     return 1
             self.stopping.wait(0.5)
