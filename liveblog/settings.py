@@ -253,6 +253,14 @@ LIVEBLOG_PUBLISHER_LOGO = os.environ.get(
 # SSE: the client's reconnect delay and the heartbeat comment interval.
 LIVEBLOG_SSE_RETRY_MS = int(os.environ.get("LIVEBLOG_SSE_RETRY_MS", "3000"))
 LIVEBLOG_SSE_HEARTBEAT_SECONDS = float(os.environ.get("LIVEBLOG_SSE_HEARTBEAT_SECONDS", "15"))
+# Overload control (posts/delivery/pushmode.py): "sse" (readers hold a
+# stream; they poll /updates every LIVEBLOG_POLL_SECONDS only as a fallback)
+# or "poll" (no streams: every reader polls /updates every
+# LIVEBLOG_OVERLOAD_POLL_SECONDS, through the caches). `manage.py push_mode`
+# switches all blogs or one at run time.
+LIVEBLOG_PUSH_MODE = os.environ.get("LIVEBLOG_PUSH_MODE", "sse")
+LIVEBLOG_POLL_SECONDS = float(os.environ.get("LIVEBLOG_POLL_SECONDS", "5"))
+LIVEBLOG_OVERLOAD_POLL_SECONDS = float(os.environ.get("LIVEBLOG_OVERLOAD_POLL_SECONDS", "20"))
 # Beat: how often the sweep and the scheduled-entry publisher run, and how old
 # an unconfirmed event must be before the sweep re-sends it.
 LIVEBLOG_SWEEP_SECONDS = float(os.environ.get("LIVEBLOG_SWEEP_SECONDS", "2"))

@@ -14,6 +14,7 @@ or benchmark uses as a context manager; its :meth:`Cluster.kill` and
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import secrets
@@ -386,9 +387,12 @@ class Cluster:
             raise RuntimeError(f"{name} is running")
         argv, env, user = self.argv[name]
         log = open(self.opts.run_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        # If this supervisor dies without stopping the cluster (killed by a
+        # CI timeout), the kernel signals the node: nothing outlives it.
+        death = int(signal.SIGINT if name == "postgres" else signal.SIGTERM)
         proc = subprocess.Popen(
             argv, env=env or None, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            user=user if (user and self.root) else None,
+            user=user if (user and self.root) else None, preexec_fn=lambda: _die_with_parent(death),
         )
         log.close()
         self.procs[name] = proc
@@ -562,7 +566,9 @@ class Cluster:
             except TimeoutError:
                 if self.stopping.is_set() or proc.poll() is not None or name in self.down:
                     continue
-                print(f"cluster: no heartbeat on {name} for {silence:.0f}s; reloading it", file=sys.stderr, flush=True)
+                line = f"{time.strftime('%H:%M:%S')} no heartbeat on {name} for {silence:.0f}s; reloading it\n"
+                with open(self.opts.run_dir / "logs" / "watchdog.log", "a") as log:
+                    log.write(line)
                 with suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGHUP)
             except OSError:
@@ -602,6 +608,15 @@ class Cluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent(sig: int) -> None:
+    """prctl(PR_SET_PDEATHSIG): ``sig`` to this process when its parent
+    thread exits (runs in the child between fork and exec: no imports)."""
+    _LIBC.prctl(1, sig, 0, 0, 0)
 
 
 def answers(url: str, ok_only: bool = True) -> bool:

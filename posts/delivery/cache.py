@@ -117,6 +117,23 @@ def cache_set(key: str, value, timeout=None) -> None:
     _cache_call("set", key, value, timeout=timeout)
 
 
+def cache_get_many(keys: list[str]) -> dict:
+    """``cache.get_many`` that answers ``{}`` when the cache is down."""
+    found = _cache_call("get_many", keys)
+    return {} if found is _UNAVAILABLE else found
+
+
+def cache_set_strict(key: str, value) -> None:
+    """``cache.set`` with no expiry, raising ``OSError`` if the cache is down."""
+    if _cache_call("set", key, value, timeout=None) is _UNAVAILABLE:
+        raise OSError("the shared cache is unavailable")
+
+
+def cache_delete_strict(key: str) -> None:
+    if _cache_call("delete", key) is _UNAVAILABLE:
+        raise OSError("the shared cache is unavailable")
+
+
 def invalidate_blog(*, slug: str, seq: int) -> None:
     """Make every cached read of this blog stale (they are keyed by seq).
 

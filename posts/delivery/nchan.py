@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 from django.conf import settings
 from django.core.cache import cache
 
+from . import pushmode
 from .cache import CACHE_ERRORS
 from .frames import format_message
 
@@ -30,9 +31,10 @@ def enabled() -> bool:
     return bool(getattr(settings, "LIVEBLOG_NCHAN_PUBLISH_URL", ""))
 
 
-def frame(message: dict) -> bytes:
+def frame(message: dict, retry_ms: int | None = None) -> bytes:
     """The SSE frame for one event, less the blank line Nchan's separator adds."""
-    return f"retry: {settings.LIVEBLOG_SSE_RETRY_MS}\n".encode() + format_message(message)[:-1]
+    retry = settings.LIVEBLOG_SSE_RETRY_MS if retry_ms is None else retry_ms
+    return f"retry: {retry}\n".encode() + format_message(message)[:-1]
 
 
 # What Nchan keeps of a blog's channel (deploy/nginx.conf.template: 64
@@ -60,7 +62,7 @@ def publish(slug: str, message: dict) -> None:
     """
     if not enabled():
         return
-    message_id = post(slug, frame(message))
+    message_id = post(slug, frame(message, pushmode.pace(slug).retry_ms))
     if message_id:
         _record(slug, int(message["seq"]), message_id)
 

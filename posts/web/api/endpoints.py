@@ -17,6 +17,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
 
+from posts.delivery import pushmode
 from posts.domain import selectors, services
 from posts.domain.errors import ErrorCode, Gone, Invalid, NotFound, ServiceError
 from posts.domain.models import Blog, Entry
@@ -289,8 +290,11 @@ def get_entry(request, slug: str, entry_id: int):
 def get_updates(request, slug: str, since: int = Query(0, ge=0)):
     """The events after ``since``, oldest first, at most 500 (``has_more`` says
     when to ask again from the last one). ``seq`` is the blog's latest. The
-    same messages as SSE and webhooks."""
-    read = _blog_read("api-updates", slug, variant=str(min(since, current_seq(slug) or 0)))
+    same messages as SSE and webhooks. ``push`` says whether readers should
+    hold a stream (``sse``) or poll (``poll``), ``poll_ms`` how often to poll."""
+    pace = pushmode.pace(slug)
+    variant = f"{min(since, current_seq(slug) or 0)}:{pace.mode}:{pace.poll_ms}"
+    read = _blog_read("api-updates", slug, variant=variant)
 
     def build():
         blog = _public_blog(slug)
@@ -300,7 +304,10 @@ def get_updates(request, slug: str, since: int = Query(0, ge=0)):
         events = events[:UPDATES_LIMIT]
         # An event committed between the two reads is newer than the blog row.
         latest = max([blog.last_seq, *(e.seq for e in events)])
-        return _json({"seq": latest, "events": [e.message for e in events], "has_more": has_more})
+        return _json({
+            "seq": latest, "events": [e.message for e in events], "has_more": has_more,
+            "push": pace.mode, "poll_ms": pace.poll_ms,
+        })
 
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
 
