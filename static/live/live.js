@@ -8,8 +8,14 @@
  * "N new updates" button instead of moving the page when the reader has
  * scrolled down; older updates loaded in place; closed blogs stop updating.
  *
+ * The server sets the pace: each /updates answer carries "poll_ms" (how
+ * often to poll) and "push" ("poll" when operators moved readers off
+ * streams: the stream is closed and the page polls at that pace; a stream
+ * the server answers 204 also ends in polling).
+ *
  * Test hooks: window.LIVEBLOG_TRANSPORT = "poll" skips SSE;
- * window.LIVEBLOG_POLL_MS sets the base polling interval.
+ * window.LIVEBLOG_POLL_MS sets the base polling interval (and wins over
+ * the server's).
  */
 (function () {
   "use strict";
@@ -472,6 +478,11 @@
         (data.events || []).forEach(function (m) { m._fromPoll = true; handle(m); });
         if (data.has_more) { schedulePoll(0); return; }
         if (data.seq < asked) { window.location.reload(); return; } // the blog's log was reset
+        if (data.poll_ms > 0 && !window.LIVEBLOG_POLL_MS) {
+          POLL_MS = data.poll_ms;
+          POLL_HIDDEN_MS = Math.max(30000, data.poll_ms);
+        }
+        if (data.push === "poll" && source) { source.close(); source = null; }
         pollDelay = POLL_MS;
         if (source && source.readyState === EventSource.OPEN) return; // SSE carries on
         schedulePoll(document.hidden ? POLL_HIDDEN_MS : pollDelay);
