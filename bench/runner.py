@@ -73,13 +73,15 @@ class Plan:
     deadline: float = 600
     fault_readers: int = 2000
     fault_gap: float = 5.0
+    cluster_readers: int = 20000
+    cluster_publish_seconds: int = 10
 
     @classmethod
     def ci(cls) -> Plan:
         return cls(
             sizes=(50, 1000), wrk_seconds=1, wrk_rounds=2, wrk_connections=32, sse_counts=(100, 1000), latency_probes=3,
             api_posts=20, partners=100, cold_iterations=10, retention_deliveries=2_000, deadline=180,
-            fault_readers=100, fault_gap=2.0,
+            fault_readers=100, fault_gap=2.0, cluster_readers=400, cluster_publish_seconds=2,
         )
 
 
@@ -628,14 +630,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=ROOT / ".run" / "bench")
     parser.add_argument("--results", type=Path, default=None, help="default: bench/RESULTS.md (full run only)")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="phases: cached cold sse webhooks faults retention drill")
+                        help="phases: cached cold sse webhooks faults retention drill cluster")
     args = parser.parse_args(argv)
     plan = Plan.ci() if args.ci else Plan()
-    phases = set(args.only or ["cached", "cold", "sse", "webhooks", "faults", "retention", "drill"])
+    phases = set(args.only or ["cached", "cold", "sse", "webhooks", "faults", "retention", "drill", "cluster"])
     started = time.time()
     report = Report()
     report.details["cpu reference ms"] = cpu_reference_ms()
     print(f"CPU reference: {report.details['cpu reference ms']:.0f} ms for a 1M-addition Python loop", flush=True)
+    results = args.results or (BENCH_DIR / ("RESULTS.md" if not args.ci else "out/RESULTS-ci.md"))
+    if phases == {"cluster"}:
+        return _cluster_only(report, plan, args, results)
 
     common = {
         "DATABASE_URL": args.database_url,
@@ -688,11 +693,35 @@ def main(argv: list[str] | None = None) -> int:
         phase_retention(report, plan, env)
     if "drill" in phases:
         phase_drill(report, env, args.database_url, opts.run_dir)
+    if "cluster" in phases:  # after the profile stopped: one system at a time
+        from bench.cluster import phase_cluster
+
+        phase_cluster(report, plan, args.run_dir.resolve().parent / "bench-cluster")
     text = write_results(report, plan, args, started)
-    results = args.results or (BENCH_DIR / ("RESULTS.md" if not args.ci else "out/RESULTS-ci.md"))
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(text)
+    if "cluster" in report.details:
+        from bench.cluster import capacity_model, upsert_section
+
+        upsert_section(results, capacity_model(report.details["cluster"], report.details["cpu reference ms"]))
     print(f"\nwrote {results.relative_to(ROOT) if results.is_relative_to(ROOT) else results}", flush=True)
+    if report.failures:
+        print(f"{len(report.failures)} measurement path(s) failed:", *report.failures, sep="\n  ", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cluster_only(report: Report, plan: Plan, args, results: Path) -> int:
+    """``--only cluster``: the cluster section of RESULTS.md, the rest kept."""
+    from bench.cluster import capacity_model, phase_cluster, upsert_section
+
+    phase_cluster(report, plan, args.run_dir.resolve().parent / "bench-cluster")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    rows = ["", "| measurement | measured |", "| --- | --- |"]
+    rows += [f"| {r.name} | {r.value}{f' ({r.note})' if r.note else ''} |" for r in report.rows]
+    section = capacity_model(report.details["cluster"], report.details["cpu reference ms"])
+    upsert_section(results, section + "\n".join(rows) + "\n")
+    print(f"\nwrote the cluster section of {results}", flush=True)
     if report.failures:
         print(f"{len(report.failures)} measurement path(s) failed:", *report.failures, sep="\n  ", file=sys.stderr)
         return 1
