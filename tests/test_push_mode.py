@@ -14,9 +14,12 @@ from .fanout_support import SSEClient
 
 
 @pytest.fixture
-def switch_back():
+def switch_back(blog):
+    """The switch lives in the shared cache (Redis in the second pass), which
+    outlives a test: every test leaves it as it found it."""
     yield
     pushmode.switch(None)
+    pushmode.switch(None, slug=blog.slug)
 
 
 def _updates(client, blog) -> dict:
