@@ -9,7 +9,7 @@ records ``now - t`` once per message and connection. Receive time is taken
 with :func:`time.time`, the same clock the publisher used, on the same machine.
 
 Bounded by design: it connects at most ``--connections`` sockets, to one
-loopback URL, and exits by itself at ``--deadline`` seconds or as soon as its
+loopback URL (any of 127/8), and exits by itself at ``--deadline`` seconds or as soon as its
 standard input closes (the bench closes it when a phase is over). It then
 prints one JSON line: connections made, failed, closed early, and the latency
 samples keyed by marker.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import os
 import re
@@ -115,7 +116,7 @@ async def run(url: str, count: int, deadline: float, parallel: int) -> dict:
     loop = asyncio.get_running_loop()
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 80
-    if host not in {"127.0.0.1", "localhost", "::1"}:
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:  # 127/8 (deploy/cluster) or ::1
         raise SystemExit("sse_client only talks to loopback addresses")
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     request = (
