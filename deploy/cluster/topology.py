@@ -144,11 +144,11 @@ def free_port_block(prefix: str = "127.0.0", size: int = 6, start: int = 20000, 
     import random
 
     for _ in range(200):
-        base = random.randrange(start, stop - size)
+        base = random.randrange(start, stop - size)  # noqa: S311 - a port, not a secret
         try:
             for p in range(base, base + size):
                 with socket.socket() as sock:
-                    sock.bind(("0.0.0.0", p))
+                    sock.bind(("0.0.0.0", p))  # noqa: S104 - a bind test, closed at once
         except OSError:
             continue
         return base
