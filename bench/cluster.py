@@ -119,7 +119,6 @@ def phase_cluster(report, plan, run_dir: Path) -> None:
         # One worker per edge: with two, Debian's Nchan 1.3.6 in Redis mode
         # crashed (SIGSEGV) at 5,000 readers per worker (bench/README.md).
         edge_workers=int(os.environ.get("BENCH_EDGE_WORKERS", "1")),
-        probe_path=os.environ.get("CLUSTER_PROBE_PATH", "/api/blogs"),
         extra_env={"LOG_LEVEL": "WARNING"},
     )
     details: dict = {"readers": readers}

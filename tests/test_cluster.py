@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -31,10 +30,6 @@ from tests.fanout_support import Recorder
 
 pytestmark = pytest.mark.cluster
 
-# The edges' readiness probe. /readyz comes with the ops branch; until it is
-# merged the drills probe a public read every edge proxies to an app node.
-PROBE_PATH = os.environ.get("CLUSTER_PROBE_PATH", "/api/blogs")
-
 
 @pytest.fixture(scope="module")
 def cluster():
@@ -42,7 +37,7 @@ def cluster():
         shutil.rmtree(old, ignore_errors=True)
     port = free_port_block()
     opts = ClusterOptions(
-        run_dir=ROOT / ".run" / f"cluster-test-{port}", port=port, probe_path=PROBE_PATH,
+        run_dir=ROOT / ".run" / f"cluster-test-{port}", port=port,
         heartbeat_seconds=1,
         extra_env={
             "LIVEBLOG_SSE_HEARTBEAT_SECONDS": "1",

@@ -324,6 +324,12 @@ class Cluster:
             "LIVEBLOG_CDN_PURGE_URL": " ".join(o.purge_urls()),
             "LIVEBLOG_SITE_URL": o.base_url,
             "LIVEBLOG_WEBHOOK_CONCURRENCY": "200",
+            # The balancers route by /readyz: a fan-out backlog (a dead
+            # Celery worker) must not take every edge out of service; the
+            # lag stays in /readyz's detail and on /metrics for alerting.
+            "LIVEBLOG_READY_MAX_OUTBOX_LAG": "0",
+            # The cache nodes' purge URLs are on loopback addresses.
+            "LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1",
             "ALLOWED_HOSTS": ",".join(hosts),
             "SECRET_KEY": secret_file.read_text().strip(),
             "PYTHONUNBUFFERED": "1",
@@ -353,7 +359,7 @@ class Cluster:
             argv = [
                 str(self.bin / "uvicorn"), "liveblog.asgi:application", "--host", o.app_addr(i),
                 "--port", str(o.port), "--no-access-log", "--lifespan", "off", "--log-level", "warning",
-                "--timeout-graceful-shutdown", "3", "--backlog", "4096",
+                "--timeout-graceful-shutdown", "3", "--backlog", "4096", "--timeout-keep-alive", "75",
             ]
             if o.app_procs > 1:
                 argv += ["--workers", str(o.app_procs)]
@@ -508,7 +514,7 @@ class Cluster:
         urls = [o.url(f"app-{i + 1}") + o.probe_path for i in range(o.apps)]
         urls += [o.url(f"edge-{i + 1}") + o.probe_path for i in range(o.edges)]
         urls += [o.url(f"cache-{i + 1}") + "/.varnish-health" for i in range(o.caches)]
-        urls += [o.base_url + "/api/blogs"]
+        urls += [o.base_url + o.probe_path]
         while not all(answers(u) for u in urls):
             self.check_alive()
             if time.monotonic() > deadline:
