@@ -410,36 +410,38 @@ class Cluster:
 
     def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 15) -> None:
         """Signal the node's whole process group (a uvicorn group, a Celery
-        worker and its children, nginx and its workers) and wait for it."""
+        worker and its children, nginx and its workers) and wait for it.
+
+        The group is the one this module started (``start_new_session``:
+        its id is the node's pid). Its leader is reaped only after the last
+        SIGKILL to the group, so the group id cannot have been handed to
+        another process in between."""
         proc = self.procs[name]
         self.down.add(name)
-        if proc.poll() is None:
+        if proc.returncode is None:
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
+            if not _exited(proc.pid, timeout):
                 with suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        # Children left in the group (e.g. prefork children of a killed worker).
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+                _exited(proc.pid, 5)
+            # Children left in the group (e.g. prefork children of a killed
+            # worker), while the unreaped leader still holds the group id.
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
         self._write_pids()
 
     def stop_node(self, name: str, timeout: float = 15) -> None:
-        """The graceful stop each engine understands."""
+        """The graceful stop each engine understands, then :meth:`kill`."""
         # PostgreSQL: SIGINT is the fast shutdown; nginx: SIGQUIT the graceful one.
         sig = signal.SIGINT if name == "postgres" else signal.SIGQUIT if name.startswith("edge") else signal.SIGTERM
         proc = self.procs[name]
         self.down.add(name)
-        if proc.poll() is None:
+        if proc.returncode is None:
             with suppress(ProcessLookupError):
                 proc.send_signal(sig)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
+            _exited(proc.pid, timeout)
         self.kill(name)
 
     def start(self, timeout: float = 120) -> None:
@@ -614,6 +616,21 @@ class Cluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _exited(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` for our child ``pid`` to exit, leaving it
+    unreaped (a zombie keeps its pid and group id from being reused)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None:
+                return True
+        except ChildProcessError:
+            return True  # already reaped
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
