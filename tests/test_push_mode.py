@@ -4,13 +4,15 @@ blog's, from streams to polling (posts/delivery/pushmode.py)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.management import call_command
 
-from posts.delivery import nchan, pushmode
+from posts.delivery import nchan, overload, pushmode
 from tests.factories import make_blog
 
-from .fanout_support import SSEClient
+from .fanout_support import Recorder, SSEClient
 
 
 @pytest.fixture
@@ -87,6 +89,83 @@ def test_the_command_switches_and_reports(blog, capsys, switch_back):
 
 
 
+def test_a_stream_open_when_readers_are_moved_to_polling_is_told_so_and_ends(live_url, blog, settings, switch_back):
+    settings.LIVEBLOG_SSE_HEARTBEAT_SECONDS = 0.3
+    stream = SSEClient(f"{live_url}/live/{blog.slug}/events")
+    assert stream.status == 200 and stream.next().retry == 3000
+    desk = SSEClient(f"{live_url}/live/{blog.slug}/events?desk=1")
+    assert desk.status == 200 and desk.next().retry == 3000
+    pushmode.switch("poll", slug=blog.slug)
+    frames = [stream.next() for _ in range(3)]
+    pace = next(f for f in frames if f is not None and f.event == "pace")
+    assert pace.id is None and pace.retry == 20000  # a reader's resume point stays its last seq
+    assert json.loads(pace.data) == {"push": "poll", "poll_ms": 20000}
+    assert stream.next() is None  # and the stream ends
+    assert desk.next().comments == ["heartbeat"]  # the desk keeps streaming
+    stream.close()
+    desk.close()
+
+
+def test_the_switch_tells_nchans_readers_of_each_live_blog(blog, editor, settings, switch_back):
+    """Through Nchan's publisher (a local HTTP server standing in): one
+    ``pace`` frame per live blog, in the blog's own mode."""
+    other = make_blog(editor=editor, slug="the-other-night")
+    nchan_server = Recorder()
+    try:
+        settings.LIVEBLOG_NCHAN_PUBLISH_URL = f"{nchan_server.url}/pub"
+        pushmode.switch("sse", slug=other.slug)  # kept on streams whatever every blog's mode
+        assert sorted(overload.readers_switch(mode="poll")) == sorted([blog.slug, other.slug])
+        frames = {r.path: r.body for r in nchan_server.wait_for(2)}
+        assert frames[f"/pub/{blog.slug}"] == b'retry: 20000\nevent: pace\ndata: {"push":"poll","poll_ms":20000}\n'
+        assert frames[f"/pub/{other.slug}"] == b'retry: 3000\nevent: pace\ndata: {"push":"sse","poll_ms":5000}\n'
+    finally:
+        pushmode.switch(None, slug=other.slug)
+        nchan_server.close()
+
+
+@pytest.fixture
+def admin_client_for(client, editor):
+    editor.is_staff = True
+    editor.is_superuser = True
+    editor.save()
+    client.force_login(editor)
+    return client
+
+
+def test_the_admin_moves_selected_blogs_and_every_blog(admin_client_for, blog, editor, switch_back):
+    other = make_blog(editor=editor, slug="the-other-night")
+    try:
+        listing = admin_client_for.get("/admin/posts/blog/").content.decode()
+        assert "Readers: streams or polling" in listing and "streams" in listing
+        response = admin_client_for.post(
+            "/admin/posts/blog/", {"action": "readers_to_polling", "_selected_action": [blog.pk]}, follow=True
+        )
+        assert "now poll" in response.content.decode()
+        assert (pushmode.pace(blog.slug).mode, pushmode.pace(other.slug).mode) == ("poll", "sse")
+        assert "polling every 20 s" in admin_client_for.get("/admin/posts/blog/").content.decode()
+
+        page = admin_client_for.get("/admin/posts/blog/readers/")
+        assert page.status_code == 200 and "live streams" in page.content.decode()
+        admin_client_for.post("/admin/posts/blog/readers/", {"mode": "poll"})
+        assert pushmode.pace(other.slug).mode == "poll"
+        assert "polling every 20000 ms" in admin_client_for.get("/admin/posts/blog/readers/").content.decode()
+        admin_client_for.post("/admin/posts/blog/readers/", {"mode": "default"})
+        admin_client_for.post("/admin/posts/blog/", {"action": "readers_to_default", "_selected_action": [blog.pk]})
+        assert (pushmode.pace(blog.slug).mode, pushmode.pace(other.slug).mode) == ("sse", "sse")
+        assert admin_client_for.post("/admin/posts/blog/readers/", {"mode": "sideways"}).status_code == 302
+        assert pushmode.pace(blog.slug).mode == "sse"
+    finally:
+        pushmode.switch(None, slug=other.slug)
+
+
+def test_the_readers_switch_is_for_people_who_may_change_blogs(client, reporter):
+    reporter.is_staff = True
+    reporter.save()
+    client.force_login(reporter)
+    assert client.post("/admin/posts/blog/readers/", {"mode": "poll"}).status_code == 403
+    assert pushmode.pace("").mode == "sse"
+
+
 @pytest.mark.browser
 def test_the_reader_script_polls_at_the_servers_pace_when_moved_off_streams(
     live_url, page, blog, reporter, settings, switch_back
@@ -111,3 +190,39 @@ def test_the_reader_script_polls_at_the_servers_pace_when_moved_off_streams(
     assert len(polls) >= 5, [p.url for p in polls]
     entry = make_entry(blog=blog, user=reporter, body="Sent to pollers.")
     page.locator(f"#entry-{entry.pk}").wait_for(timeout=3000)
+
+
+@pytest.mark.browser
+def test_a_streaming_page_moved_to_polling_polls_and_comes_back_to_streams(
+    live_url, page, blog, reporter, settings, switch_back
+):
+    """The page streams; the switch's pace frame moves it to polling at the
+    server's pace; switched back, a poll's "push": "sse" opens a stream."""
+    from .factories import make_entry
+
+    settings.LIVEBLOG_SSE_HEARTBEAT_SECONDS = 0.5
+    settings.LIVEBLOG_OVERLOAD_POLL_SECONDS = 1
+    streams, polls = [], []
+    page.on("request", lambda r: streams.append(r) if "/events" in r.url else polls.append(r) if "/updates?" in r.url else None)
+    page.goto(f"{live_url}/live/{blog.slug}/")
+    page.wait_for_function("() => document.querySelector('main') !== null")
+    for _ in range(20):  # the stream opened and its catch-up polls ran (one at once, one 2.5 s later)
+        if streams and len(polls) >= 2:
+            break
+        page.wait_for_timeout(250)
+    assert len(streams) == 1
+    pushmode.switch("poll", slug=blog.slug)
+    before = len(polls)
+    for _ in range(24):  # ~1 s apart once moved: at least four more within 6 s
+        if len(polls) >= before + 4:
+            break
+        page.wait_for_timeout(250)
+    assert len(polls) >= before + 4, len(polls) - before
+    entry = make_entry(blog=blog, user=reporter, body="Sent to pollers.")
+    page.locator(f"#entry-{entry.pk}").wait_for(timeout=4000)
+    pushmode.switch(None, slug=blog.slug)
+    for _ in range(24):
+        if len(streams) >= 2:
+            break
+        page.wait_for_timeout(250)
+    assert len(streams) == 2

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET
 
 from posts.delivery import cache as cache_versions
 from posts.delivery import channel, nchan, pushmode
-from posts.delivery.frames import format_message
+from posts.delivery.frames import format_message, format_pace
 from posts.domain.models import Blog, Event
 from posts.web import caching
 
@@ -97,6 +97,7 @@ def _latest_seq(blog_id: int) -> int:
 
 
 _blog_state_async = _closing_connection(_blog_state)
+_pace_async = sync_to_async(pushmode.pace, thread_sensitive=False)
 _latest_seq_async = _closing_connection(_latest_seq)
 _events_after_async = _closing_connection(_events_after)
 
@@ -171,6 +172,11 @@ class _Stream:
                     try:
                         message = await asyncio.wait_for(reader.get(), timeout=heartbeat)
                     except TimeoutError:
+                        pace = await _pace_async(self.slug)
+                        if self.counted and pace.mode == pushmode.POLL:
+                            # The operator moved this blog's readers to polling.
+                            yield format_pace(push=pace.mode, poll_ms=pace.poll_ms, retry_ms=pace.retry_ms)
+                            return
                         yield b": heartbeat\n\n"
                         continue
                 if message is channel.RESYNC or message.get("seq", 0) > self.last_seq + 1:
@@ -204,7 +210,7 @@ async def live_events(request, slug: str):
         return HttpResponse(status=204)
     # The desk listens with ?desk=1 so editors' reader counts are readers only.
     counted = request.GET.get("desk") != "1"
-    pace = await sync_to_async(pushmode.pace)(slug)
+    pace = await _pace_async(slug)
     if pace.mode == pushmode.POLL and counted:
         # Overload control: readers poll /updates instead. 204 tells
         # EventSource to stop reconnecting; live.js then polls.

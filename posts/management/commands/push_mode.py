@@ -4,7 +4,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from posts.delivery import pushmode
+from posts.delivery import overload, pushmode
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, mode, blog, **options):
         if mode is not None:
             try:
-                pushmode.switch(None if mode == "default" else mode, slug=blog)
+                overload.readers_switch(mode=None if mode == "default" else mode, slug=blog)
             except OSError as exc:
                 raise CommandError(f"{exc}: the switch needs the shared cache (REDIS_URL)") from exc
         slug = blog or "*"
