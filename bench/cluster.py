@@ -7,10 +7,11 @@ PgBouncer, its own PostgreSQL and Redis) on loopback addresses.
    (``/.haproxy-ping``), and its stream ceiling from its file handles (two
    per proxied stream), which is why capacity readers connect to the edges.
 2. Readers per edge: :mod:`bench.sse_client` processes (2,500 streams
-   each) hold half the readers on each edge directly; memory per connection
-   is each edge's nginx PSS growth over its readers; publish -> receive
-   p50/p99 over every reader of both edges, entries published through
-   HAProxy.
+   each) hold half the readers on each edge directly, as fresh streams
+   (Nchan's); memory per connection is each edge's nginx PSS growth over
+   its readers; publish -> receive p50/p99 over every reader of both edges,
+   entries published through HAProxy; the edges' CPU time per delivered
+   frame (nginx workers' utime + stime over the publishing window).
 3. Publishes per second per app node: four writers POST entries for a few
    seconds to one app node (pinned with ``sched_setaffinity``, as
    ``taskset -a -p`` does, to core 0 with its Celery worker), then to both
@@ -34,7 +35,31 @@ from pathlib import Path
 from deploy.cluster import Cluster, ClusterOptions, free_port_block
 from deploy.profile import ROOT
 
-from .runner import Api, _finish_clients, _start_clients, fresh_nginx_workers, nginx_pss_kb, percentile, wrk
+from .runner import (
+    Api,
+    _finish_clients,
+    _nginx_workers,
+    _start_clients,
+    fresh_nginx_workers,
+    nginx_pss_kb,
+    percentile,
+    wrk,
+)
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def nginx_cpu_seconds(run_dir: Path) -> float:
+    """utime + stime of an nginx instance's workers, in seconds."""
+    master = int((run_dir / "nginx.pid").read_text().strip())
+    total = 0
+    for pid in _nginx_workers(master):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICKS
 
 
 def _group_pids(pgid: int) -> list[int]:
@@ -117,7 +142,9 @@ def phase_cluster(report, plan, run_dir: Path) -> None:
     opts = ClusterOptions(
         run_dir=run_dir, port=free_port_block(), app_procs=1, celery_concurrency=2,
         # One worker per edge: with two, Debian's Nchan 1.3.6 in Redis mode
-        # crashed (SIGSEGV) at 5,000 readers per worker (bench/README.md).
+        # crashed (SIGSEGV) at 5,000 readers per worker on the first branch,
+        # and a worker sometimes misses a whole message (bench/nchan_probe.py,
+        # bench/README.md "Nchan in Redis mode"). Scale with more edges.
         edge_workers=int(os.environ.get("BENCH_EDGE_WORKERS", "1")),
         extra_env={"LOG_LEVEL": "WARNING"},
     )
@@ -144,7 +171,9 @@ def phase_cluster(report, plan, run_dir: Path) -> None:
         per_edge = readers // opts.edges
         procs = []
         for i in range(opts.edges):
-            url = f"{opts.url(f'edge-{i + 1}')}/live/{slug}/events?last_event_id={seq}"
+            # A fresh stream, as the page opens it: Nchan holds it (a resume
+            # point would send it to the app's replaying stream).
+            url = f"{opts.url(f'edge-{i + 1}')}/live/{slug}/events"
             out = run_dir / "logs" / f"readers-edge-{i + 1}"  # one result file per client process
             out.mkdir(parents=True, exist_ok=True)
             procs += _start_clients(url, per_edge, deadline=plan.deadline, run_dir=out)
@@ -160,6 +189,7 @@ def phase_cluster(report, plan, run_dir: Path) -> None:
                 failed += int(ready[2])
             time.sleep(1.0)
             after = [nginx_pss_kb(d) for d in edge_dirs]
+            cpu_before = sum(nginx_cpu_seconds(d) for d in edge_dirs)
             for i in range(plan.latency_probes):
                 marker = f"{time.time():.6f}"
                 status, _ = api.post_entry(slug, f"Cluster probe {i} bench-t={marker}")
@@ -167,7 +197,8 @@ def phase_cluster(report, plan, run_dir: Path) -> None:
                     report.fail(f"cluster: publish answered {status}")
                 probes.append(marker)
                 time.sleep(0.4)
-            time.sleep(2.0)
+            time.sleep(3.0)
+            cpu_used = sum(nginx_cpu_seconds(d) for d in edge_dirs) - cpu_before
         finally:
             api.close()
             results = _finish_clients(procs)
@@ -179,19 +210,27 @@ def phase_cluster(report, plan, run_dir: Path) -> None:
             report.fail(f"cluster: {crashes} edge worker(s) crashed (see {run_dir}/edge-*/nginx-error.log)")
         samples = [ms for p in probes for r in results for ms in r["samples"].get(p, [])]
         missing = connected * len(probes) - len(samples)
+        per_message = [sum(len(r["samples"].get(p, [])) for r in results) for p in probes]
+        # The heartbeat and anything else the edges wrote meanwhile count
+        # against the deliveries: a bound, not flattery.
+        us_per_delivery = cpu_used * 1e6 / max(1, len(samples))
         if failed or connected != per_edge * opts.edges:
             report.fail(f"cluster: {connected} readers connected, {failed} failed")
         if missing:
-            report.fail(f"cluster: {missing} deliveries missing of {connected * len(probes)}")
+            report.fail(f"cluster: {missing} deliveries missing of {connected * len(probes)}: per message {per_message}")
         kib = [(a - b) / max(1, per_edge) for a, b in zip(after, before, strict=True)]
         p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
         details.update({"connected": connected, "failed": failed, "missing": missing, "kib_per_reader": kib,
-                        "p50_ms": p50, "p99_ms": p99, "readers_per_edge": per_edge})
+                        "p50_ms": p50, "p99_ms": p99, "readers_per_edge": per_edge,
+                        "edge_workers": opts.edge_workers, "us_per_delivery": us_per_delivery,
+                        "delivered_per_message": per_message})
         report.add(f"cluster: {connected:,} readers over 2 edges, publish->receive p50 / p99",
                    f"{p50:.0f} / {p99:.0f} ms", "(reported)", None,
                    note=f"{len(samples):,} deliveries, {per_edge:,} readers per edge, published through HAProxy")
         report.add("cluster: memory per reader, edge 1 / edge 2 (nginx PSS)", " / ".join(f"{k:.1f} KiB" for k in kib),
                    "(reported)", None)
+        report.add("cluster: edge CPU per delivered frame (nginx workers)", f"{us_per_delivery:.1f} us",
+                   "(reported)", None, note=f"{cpu_used:.2f} CPU s for {len(samples):,} deliveries; crashes {crashes}")
 
         # 3. Publishes per second: one node pinned to core 0, then both.
         seconds = plan.cluster_publish_seconds
@@ -223,27 +262,28 @@ def phase_cluster(report, plan, run_dir: Path) -> None:
 def capacity_model(details: dict, cpu_ms: float) -> str:
     """The capacity model for 1,000,000 concurrent readers, from the figures
     (markdown). Per edge, the reader ceiling is the smaller of memory and
-    the fan-out write budget."""
+    the write budget (edge CPU per delivered frame, measured)."""
     kib = max(details["kib_per_reader"])
     p99 = details["p99_ms"]
     per_edge_measured = details["readers_per_edge"]
+    us = max(details.get("us_per_delivery", 0.0), 0.1)
     rate1 = details["publish_per_s_one_node"]
     rate2 = details["publish_per_s_two_nodes"]
     target = 1_000_000
     crashed = details.get("edge_worker_crashes", 0)
-    # An edge: 8 cores, 16 GiB for Nchan. Its write budget is the measured
-    # stream writes per core (a lower bound: every reader got the event
-    # within p99 on this machine's cores) times its cores.
-    cores, memory_kib = 8, 16 * 1024 * 1024
-    write_rate = per_edge_measured * 2 / max(p99 / 1000, 0.001)
-    per_core = write_rate / max(1, os.cpu_count() or 1)
-    budget = per_core * cores
+    # An edge: 8 cores, 16 GiB for Nchan; it writes 1e6 / us frames per
+    # second per core (one nginx instance per core: one worker each, see
+    # the crash note), with half of each core kept as headroom.
+    cores, memory_kib, headroom = 8, 16 * 1024 * 1024, 0.5
+    per_core = 1e6 / us
+    budget = per_core * cores * headroom
     mem_cap = int(memory_kib / kib)
     p_steady = int(min(mem_cap, budget / 0.1))  # one event per 10 s
     edges = math.ceil(target / p_steady) + 1
     burst_writes = target * 100  # 100 events to every reader
     burst_seconds = burst_writes / (budget * (edges - 1))
     edges_burst = math.ceil(burst_writes / 5 / budget) + 1
+    app_nodes = max(2, math.ceil(20 / max(rate1, 0.1)))
     return "\n".join([
         "## Cluster and the capacity model",
         "",
@@ -251,37 +291,38 @@ def capacity_model(details: dict, cpu_ms: float) -> str:
            f"{details['missing']:,} deliveries were lost: the figures below are not a clean run.**", ""]
           if crashed or details.get("missing") else []),
         f"Measured by `make bench` phase `cluster` (bench/cluster.py) on deploy/cluster; CPU reference "
-        f"{cpu_ms:.0f} ms; the machine was shared with other work while measuring, so figures are low bounds.",
+        f"{cpu_ms:.0f} ms; the machine's 2 cores were shared with other work while measuring (see the notes "
+        "under the table), so every figure is a low bound.",
         "",
-        f"- Readers per edge measured: {per_edge_measured:,} on each of two edges; memory per reader "
-        f"{kib:.1f} KiB (nginx PSS); publish -> receive p99 {p99:.0f} ms over all "
-        f"{per_edge_measured * 2:,} readers: at least {write_rate:,.0f} stream writes/s on this machine's "
-        f"{os.cpu_count()} shared cores ({per_core:,.0f} per core).",
+        f"- Readers per edge measured: {per_edge_measured:,} on each of two edges "
+        f"({details.get('edge_workers', 1)} nginx worker each); memory per reader {kib:.1f} KiB (nginx PSS); "
+        f"publish -> receive p50 / p99 {details['p50_ms']:.0f} / {p99:.0f} ms over all "
+        f"{per_edge_measured * 2:,} readers (the readers' own clients ran on the same two cores).",
+        f"- Edge CPU per delivered frame: {us:.1f} us, so w = {per_core:,.0f} frames/s per core.",
         f"- Publishes/s: {rate1:.0f} with one app node (pinned to one core), {rate2:.0f} with two "
-        f"(x{rate2 / max(rate1, 0.001):.2f}); PostgreSQL, PgBouncer and Redis shared the same cores, and were "
-        "the limit, not the app nodes.",
+        f"(x{rate2 / max(rate1, 0.001):.2f}); PostgreSQL, PgBouncer and Redis shared the same cores.",
         "",
-        "Formula (R readers, E events/s, edges of C cores and M bytes for Nchan, w stream writes/s per core, "
-        "m bytes per reader):",
+        "Formula (R readers, E events/s, edges of C cores and M bytes for Nchan, w frames/s per core at "
+        "50% load, m bytes per reader):",
         "",
-        "- readers per edge P = min(M / m, w x C / E); edges = ceil(R / P) + 1 spare;",
-        "- a burst of B events reaches every reader in R x B / (w x C x (edges - 1)) seconds; to deliver it in T "
-        "seconds: edges = ceil(R x B / T / (w x C)) + 1;",
-        "- app nodes: the newsroom's writes, not the readers' (reads are Varnish hits plus one request per URL "
-        f"per max-age per cache node): a burst of 100 in 5 s is 20 publishes/s; one node did {rate1:.0f}/s here, "
-        f"so max(2, ceil(20 / {rate1:.0f})) = **{max(2, math.ceil(20 / max(rate1, 0.1)))} app nodes**;",
-        "- Celery workers: one fan-out per event (one Nchan publish, one purge per cache node, webhook batches): "
-        "2 workers cover 20 events/s; add workers for webhook partners.",
+        "- readers per edge P = min(M / m, w x C x 0.5 / E); edges = ceil(R / P) + 1 spare;",
+        "- a burst of B events reaches every reader in R x B / (w x C x 0.5 x (edges - 1)) seconds; to deliver "
+        "it in T seconds: edges = ceil(R x B / T / (w x C x 0.5)) + 1;",
+        "- app nodes: the newsroom's writes, not the readers' (reads are cache hits plus one request per URL "
+        f"per max-age per cache node): a burst of 100 in 5 s is 20 publishes/s; one node did {rate1:.0f}/s "
+        f"here, so max(2, ceil(20 / {rate1:.0f})) = **{app_nodes} app nodes**;",
+        "- Celery workers: one fan-out per event (one Nchan publish, one purge per cache node, webhook "
+        "batches): 2 workers cover 20 events/s; add workers for webhook partners.",
         "",
         f"For R = 1,000,000, C = {cores}, M = 16 GiB, w = {per_core:,.0f}, m = {kib:.1f} KiB: memory allows "
-        f"{mem_cap:,} readers per edge, one event per 10 s allows {int(budget / 0.1):,}; so P = {p_steady:,} and "
-        f"**{edges} edges** (with the spare). A burst of 100 events in 5 s is {burst_writes:,} stream writes: "
+        f"{mem_cap:,} readers per edge, one event per 10 s allows {int(budget / 0.1):,}; so P = {p_steady:,} "
+        f"and **{edges} edges** (with the spare). A burst of 100 events in 5 s is {burst_writes:,} frames: "
         f"those {edges} edges deliver it in {burst_seconds:,.0f} s; delivering it within 5 s takes "
-        f"**{edges_burst} edges**. So the next bottleneck is **Nchan's write rate per edge** (and, observed here, "
-        "Nchan 1.3.6's stability in Redis mode: edges with two workers crashed at 5,000 readers per worker); "
-        f"after it Redis pub/sub (one message per event per edge worker: {edges} x 20/s in the burst, trivial), "
-        "then PostgreSQL writes (20 entries/s with their events through PgBouncer, far inside one primary). "
-        "Readers lose nothing in a slow burst: events queue on the edge, and SSE carries every seq.",
+        f"**{edges_burst} edges**. The next bottleneck is **Nchan's write rate per edge** in a burst (and "
+        "Nchan 1.3.6's stability in Redis mode, see bench/README.md); after it Redis pub/sub (one message "
+        f"per event per edge worker: {edges_burst} x 20/s in the burst, trivial for one Redis), then "
+        "PostgreSQL writes (20 entries/s with their events through PgBouncer, far inside one primary). "
+        "Readers lose nothing in a slow burst: frames queue on the edge, and SSE carries every seq.",
         "",
     ])
 

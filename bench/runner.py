@@ -350,9 +350,12 @@ def _start_clients(url: str, count: int, deadline: float, run_dir: Path) -> list
         out.unlink(missing_ok=True)
         # The readers are niced: on one machine the load generator must not
         # take the CPU from the system it measures (readers are elsewhere).
+        # Each client its own loopback source address (127.0.1.x): one
+        # source reaches one address and port through ~28,000 ephemeral ports.
+        source = f"127.0.1.{len(procs) % 250 + 1}"
         proc = subprocess.Popen(
             ["nice", "-n", "10", python(), "-m", "bench.sse_client", "--url", url, "--connections", str(n),
-             "--deadline", str(deadline), "--out", str(out)],
+             "--deadline", str(deadline), "--out", str(out), "--source", source],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         proc.result_path = out
@@ -633,6 +636,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="phases: cached cold sse webhooks faults retention drill cluster")
     args = parser.parse_args(argv)
     plan = Plan.ci() if args.ci else Plan()
+    if os.environ.get("BENCH_SSE_COUNTS"):  # e.g. 50000: the one-box ceiling on its own
+        plan.sse_counts = tuple(int(n) for n in os.environ["BENCH_SSE_COUNTS"].split(","))
     phases = set(args.only or ["cached", "cold", "sse", "webhooks", "faults", "retention", "drill", "cluster"])
     started = time.time()
     report = Report()

@@ -456,9 +456,12 @@ class Cluster:
         self._ensure_database()
         manage = [sys.executable, str(ROOT / "manage.py")]
         direct = dict(self.env, DATABASE_URL=o.direct_database_url, LIVEBLOG_PGBOUNCER="0", DATABASE_POOL="0")
-        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=direct, cwd=ROOT, check=True)
-        subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], env=direct, cwd=ROOT, check=True,
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=direct, cwd=ROOT, check=True, timeout=timeout)
+        subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], env=direct, cwd=ROOT, check=True, timeout=timeout,
                        stdout=subprocess.DEVNULL)
+        # Each wait below has the whole ``timeout`` again: on a machine shared
+        # with other work, migrating a fresh database alone can take a minute.
+        deadline = time.monotonic() + timeout
         self.start_node("pgbouncer")
         self.wait_tcp(o.pgbouncer_addr, o.ports["pgbouncer"], deadline)
         for name in self.argv:
