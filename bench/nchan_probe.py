@@ -85,10 +85,13 @@ def render(run: Path, addr: str, port: int, redis_port: int, workers: int, stora
 
 
 def probe(readers: int, workers: int, storage: str, messages: int, run: Path, multiplex: bool = True,
-          buffer: int | None = None, edges: int = 1, size: int = 0) -> dict:
+          buffer: int | None = None, edges: int = 1, size: int = 0, resume: str = "") -> dict:
     """``edges`` nginx instances share the Redis (readers split evenly,
     every message published through the first); ``size`` pads each
-    message to about that many bytes (an entry's JSON is 1-2 KiB)."""
+    message to about that many bytes (an entry's JSON is 1-2 KiB);
+    ``resume``: readers connect with ``?last_event_id=<resume>``, which
+    Nchan takes as a message id to resume from (its default
+    ``nchan_subscriber_last_message_id``), as the first cluster bench did."""
     if edges > 1 and storage == "memory":
         raise SystemExit("several edges share channels only through Redis")
     shutil.rmtree(run, ignore_errors=True)
@@ -120,7 +123,8 @@ def probe(readers: int, workers: int, storage: str, messages: int, run: Path, mu
         time.sleep(0.5)
         before = [nginx_pss_kb(d) for d in runs]
         for i, d in enumerate(runs):
-            clients += _start_clients(f"http://{edge_addr(i)}:{port}/live/probe/events", readers // edges,
+            query = f"?last_event_id={resume}" if resume else ""
+            clients += _start_clients(f"http://{edge_addr(i)}:{port}/live/probe/events{query}", readers // edges,
                                       deadline=240, run_dir=d)
         connected = failed = 0
         for c in clients:
@@ -154,7 +158,7 @@ def probe(readers: int, workers: int, storage: str, messages: int, run: Path, mu
     logs = "".join((d / "nginx-error.log").read_text(errors="replace") for d in runs if (d / "nginx-error.log").exists())
     return {
         "storage": storage, "buffer": buffer, "multiplex": multiplex, "edges": edges, "workers": workers,
-        "readers": readers, "size": size, "connected": connected, "failed": failed,
+        "readers": readers, "size": size, "resume": resume, "connected": connected, "failed": failed,
         "closed_early": sum(r.get("closed_early", 0) for r in results),
         "missing": connected * len(markers) - len(samples),
         "delivered_per_message": [sum(len(r["samples"].get(m, [])) for r in results) for m in markers],
@@ -174,11 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--buffer", type=int, default=None, help="nchan_message_buffer_length (default 16; nostore 0)")
     parser.add_argument("--edges", type=int, default=1, help="nginx instances sharing the Redis")
     parser.add_argument("--size", type=int, default=1500, help="bytes per message")
+    parser.add_argument("--resume", default="", help="readers send ?last_event_id=<this> (e.g. 5)")
     parser.add_argument("--single", action="store_true", help="one channel per reader (the edges multiplex two)")
     parser.add_argument("--run-dir", type=Path, default=ROOT / ".run" / "nchan-probe")
     args = parser.parse_args(argv)
     result = probe(args.readers, args.workers, args.storage, args.messages, args.run_dir, not args.single, args.buffer,
-                   args.edges, args.size)
+                   args.edges, args.size, args.resume)
     print(json.dumps(result), flush=True)
     return 1 if result["crashes"] or result["missing"] else 0
 

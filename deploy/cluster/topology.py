@@ -350,8 +350,13 @@ class Cluster:
         ], {}, "postgres")
         redis_dir = self._dir("redis")
         self.argv["redis"] = ([
+            # An append-only file: a restarted Redis keeps what the live
+            # channel last handed to readers per blog, so the sweep's re-send
+            # of an unconfirmed event is not a second copy for them (a Redis
+            # that lost its data can send a seq twice; readers drop it).
             "redis-server", "--bind", o.redis_addr, "--port", str(o.ports["redis"]), "--save", "",
-            "--appendonly", "no", "--dir", str(redis_dir), "--protected-mode", "no", "--daemonize", "no",
+            "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(redis_dir),
+            "--protected-mode", "no", "--daemonize", "no",
             "--maxclients", "10000",
         ], {}, None)
         self.argv["pgbouncer"] = (["pgbouncer", str(o.run_dir / "pgbouncer" / "pgbouncer.ini")], {}, "postgres")
