@@ -424,6 +424,10 @@ def test_postgres_restart_writes_answer_503_and_readers_keep_reading(cluster):
                 answers.append(status)
             status, _, body = call(opts.base_url, "GET", page)
             assert status == 200 and b"Before the outage." in body
+            # A page the caches do not hold, straight at an edge: the app's
+            # 503 with Retry-After, never a 500 page.
+            status, headers, _ = call(opts.url("edge-2"), "GET", f"/live/{slug}/?before={1_700_000_000_000_000 + len(answers)}_1")
+            assert status == 503 and int(headers["retry-after"]) > 0, status
             # A reader arriving now is never refused (EventSource would give up).
             assert stream_status(opts.base_url, f"/live/{slug}/events") == 200
             time.sleep(0.2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 
@@ -19,8 +20,15 @@ RETRY_AFTER_SECONDS = 5
 
 
 class DatabaseUnavailableMiddleware:
+    # Both modes: an async request (SSE) stays on the event loop; only
+    # process_exception, on a failure, runs in a thread.
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
     def __call__(self, request):
         return self.get_response(request)
