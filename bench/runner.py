@@ -681,7 +681,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"starting the production profile on {opts.base_url} (run dir {opts.run_dir}) ...", flush=True)
     with ExitStack() as stack:
-        profile = stack.enter_context(BackgroundProfile(opts))
+        # A loaded machine can take minutes to start it (collectstatic, migrate).
+        profile = stack.enter_context(BackgroundProfile(opts, timeout=300))
         base = profile.info["base_url"]
         warm_up(base, seeded)
         if "cached" in phases:
