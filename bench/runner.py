@@ -638,6 +638,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.ci() if args.ci else Plan()
     if os.environ.get("BENCH_SSE_COUNTS"):  # e.g. 50000: the one-box ceiling on its own
         plan.sse_counts = tuple(int(n) for n in os.environ["BENCH_SSE_COUNTS"].split(","))
+    if os.environ.get("BENCH_API_POSTS"):  # publishes timed while the most readers listen
+        plan.api_posts = int(os.environ["BENCH_API_POSTS"])
     phases = set(args.only or ["cached", "cold", "sse", "webhooks", "faults", "retention", "drill", "cluster"])
     started = time.time()
     report = Report()
