@@ -278,7 +278,11 @@ def capacity_model(details: dict, cpu_ms: float) -> str:
     per_core = 1e6 / us
     budget = per_core * cores * headroom
     mem_cap = int(memory_kib / kib)
-    p_steady = int(min(mem_cap, budget / 0.1))  # one event per 10 s
+    # Readers per nginx worker are taken no higher than measured clean here
+    # (Nchan 1.3.6 crashed in Redis mode at 5,000-10,000 per worker once).
+    per_worker = per_edge_measured // max(1, details.get("edge_workers", 1))
+    proven_cap = per_worker * cores
+    p_steady = int(min(mem_cap, budget / 0.1, proven_cap))  # one event per 10 s
     edges = math.ceil(target / p_steady) + 1
     burst_writes = target * 100  # 100 events to every reader
     burst_seconds = burst_writes / (budget * (edges - 1))
@@ -305,7 +309,8 @@ def capacity_model(details: dict, cpu_ms: float) -> str:
         "Formula (R readers, E events/s, edges of C cores and M bytes for Nchan, w frames/s per core at "
         "50% load, m bytes per reader):",
         "",
-        "- readers per edge P = min(M / m, w x C x 0.5 / E); edges = ceil(R / P) + 1 spare;",
+        "- readers per edge P = min(M / m, w x C x 0.5 / E, N x C), N the readers per nginx worker measured "
+        "clean (one single-worker nginx per core); edges = ceil(R / P) + 1 spare;",
         "- a burst of B events reaches every reader in R x B / (w x C x 0.5 x (edges - 1)) seconds; to deliver "
         "it in T seconds: edges = ceil(R x B / T / (w x C x 0.5)) + 1;",
         "- app nodes: the newsroom's writes, not the readers' (reads are cache hits plus one request per URL "
@@ -314,8 +319,9 @@ def capacity_model(details: dict, cpu_ms: float) -> str:
         "- Celery workers: one fan-out per event (one Nchan publish, one purge per cache node, webhook "
         "batches): 2 workers cover 20 events/s; add workers for webhook partners.",
         "",
-        f"For R = 1,000,000, C = {cores}, M = 16 GiB, w = {per_core:,.0f}, m = {kib:.1f} KiB: memory allows "
-        f"{mem_cap:,} readers per edge, one event per 10 s allows {int(budget / 0.1):,}; so P = {p_steady:,} "
+        f"For R = 1,000,000, C = {cores}, M = 16 GiB, w = {per_core:,.0f}, m = {kib:.1f} KiB, N = "
+        f"{per_worker:,}: memory allows {mem_cap:,} readers per edge, one event per 10 s allows "
+        f"{int(budget / 0.1):,}, the readers per worker measured clean {proven_cap:,}; so P = {p_steady:,} "
         f"and **{edges} edges** (with the spare). A burst of 100 events in 5 s is {burst_writes:,} frames: "
         f"those {edges} edges deliver it in {burst_seconds:,.0f} s; delivering it within 5 s takes "
         f"**{edges_burst} edges**. The next bottleneck is **Nchan's write rate per edge** in a burst (and "
