@@ -6,7 +6,7 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 export PORT HOST
 
-.PHONY: run test lint serve-prod bench bench-ci clean system-packages lock deps-check audit
+.PHONY: run test lint serve-prod serve-cluster cluster-test bench bench-ci clean system-packages lock deps-check audit
 
 # Running needs requirements.txt; tests, benches and lint add requirements-dev.txt.
 $(BIN)/.installed: requirements.txt
@@ -85,3 +85,12 @@ bench: $(BIN)/.installed-dev
 # The same measurements, small and quick (run by .ci/run).
 bench-ci: $(BIN)/.installed-dev
 	bench/run --ci
+
+# The cluster on loopback addresses: HAProxy, Varnish, two Nchan edges, two
+# app nodes, PgBouncer, its own PostgreSQL and Redis (deploy/README.md).
+serve-cluster: $(BIN)/.installed
+	deploy/serve-cluster
+
+# The cluster's failure drills (tests/test_cluster.py; a few minutes).
+cluster-test: $(BIN)/.installed-dev system-packages
+	$(BIN)/pytest -p no:cacheprovider -m cluster tests/test_cluster.py $(PYTEST_ARGS)

@@ -75,13 +75,15 @@ class Plan:
     deadline: float = 600
     fault_readers: int = 2000
     fault_gap: float = 5.0
+    cluster_readers: int = 20000
+    cluster_publish_seconds: int = 10
 
     @classmethod
     def ci(cls) -> Plan:
         return cls(
             sizes=(50, 1000), wrk_seconds=1, wrk_rounds=2, wrk_connections=32, sse_counts=(100, 1000), latency_probes=3,
             api_posts=20, partners=100, cold_iterations=10, retention_deliveries=2_000, deadline=180,
-            fault_readers=100, fault_gap=2.0,
+            fault_readers=100, fault_gap=2.0, cluster_readers=400, cluster_publish_seconds=2,
         )
 
 
@@ -388,9 +390,12 @@ def _start_clients(url: str, count: int, deadline: float, run_dir: Path) -> list
         out.unlink(missing_ok=True)
         # The readers are niced: on one machine the load generator must not
         # take the CPU from the system it measures (readers are elsewhere).
+        # Each client its own loopback source address (127.0.1.x): one
+        # source reaches one address and port through ~28,000 ephemeral ports.
+        source = f"127.0.1.{len(procs) % 250 + 1}"
         proc = subprocess.Popen(
             ["nice", "-n", "10", python(), "-m", "bench.sse_client", "--url", url, "--connections", str(n),
-             "--deadline", str(deadline), "--out", str(out)],
+             "--deadline", str(deadline), "--out", str(out), "--source", source],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         proc.result_path = out
@@ -670,14 +675,21 @@ def main(argv: list[str] | None = None) -> int:
         "BENCH_SQLITE_PATH", ROOT / ".run" / "bench.sqlite3")), help="the cold reads' SQLite database")
     parser.add_argument("--results", type=Path, default=None, help="default: bench/RESULTS.md (full run only)")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="phases: cached cold sse webhooks faults retention drill")
+                        help="phases: cached cold sse webhooks faults retention drill cluster")
     args = parser.parse_args(argv)
     plan = Plan.ci() if args.ci else Plan()
-    phases = set(args.only or ["cached", "cold", "sse", "webhooks", "faults", "retention", "drill"])
+    if os.environ.get("BENCH_SSE_COUNTS"):  # e.g. 50000: the one-box ceiling on its own
+        plan.sse_counts = tuple(int(n) for n in os.environ["BENCH_SSE_COUNTS"].split(","))
+    if os.environ.get("BENCH_API_POSTS"):  # publishes timed while the most readers listen
+        plan.api_posts = int(os.environ["BENCH_API_POSTS"])
+    phases = set(args.only or ["cached", "cold", "sse", "webhooks", "faults", "retention", "drill", "cluster"])
     started = time.time()
     report = Report()
     report.details["cpu reference ms"] = cpu_reference_ms()
     print(f"CPU reference: {report.details['cpu reference ms']:.0f} ms for a 1M-addition Python loop", flush=True)
+    results = args.results or (BENCH_DIR / ("RESULTS.md" if not args.ci else "out/RESULTS-ci.md"))
+    if phases == {"cluster"}:
+        return _cluster_only(report, plan, args, results)
 
     common = {
         "DATABASE_URL": args.database_url,
@@ -729,7 +741,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"starting the production profile on {opts.base_url} (run dir {opts.run_dir}) ...", flush=True)
     with ExitStack() as stack:
-        profile = stack.enter_context(BackgroundProfile(opts))
+        # A loaded machine can take minutes to start it (collectstatic, migrate).
+        profile = stack.enter_context(BackgroundProfile(opts, timeout=300))
         base = profile.info["base_url"]
         warm_up(base, seeded)
         if "cached" in phases:
@@ -746,11 +759,35 @@ def main(argv: list[str] | None = None) -> int:
         phase_retention(report, plan, env)
     if "drill" in phases:
         phase_drill(report, env, args.database_url, opts.run_dir)
+    if "cluster" in phases:  # after the profile stopped: one system at a time
+        from bench.cluster import phase_cluster
+
+        phase_cluster(report, plan, args.run_dir.resolve().parent / "bench-cluster")
     text = write_results(report, plan, args, started)
-    results = args.results or (BENCH_DIR / ("RESULTS.md" if not args.ci else "out/RESULTS-ci.md"))
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(text)
+    if "cluster" in report.details:
+        from bench.cluster import capacity_model, upsert_section
+
+        upsert_section(results, capacity_model(report.details["cluster"], report.details["cpu reference ms"]))
     print(f"\nwrote {results.relative_to(ROOT) if results.is_relative_to(ROOT) else results}", flush=True)
+    if report.failures:
+        print(f"{len(report.failures)} measurement path(s) failed:", *report.failures, sep="\n  ", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cluster_only(report: Report, plan: Plan, args, results: Path) -> int:
+    """``--only cluster``: the cluster section of RESULTS.md, the rest kept."""
+    from bench.cluster import capacity_model, phase_cluster, upsert_section
+
+    phase_cluster(report, plan, args.run_dir.resolve().parent / "bench-cluster")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    rows = ["", "| measurement | measured |", "| --- | --- |"]
+    rows += [f"| {r.name} | {r.value}{f' ({r.note})' if r.note else ''} |" for r in report.rows]
+    section = capacity_model(report.details["cluster"], report.details["cpu reference ms"])
+    upsert_section(results, section + "\n".join(rows) + "\n")
+    print(f"\nwrote the cluster section of {results}", flush=True)
     if report.failures:
         print(f"{len(report.failures)} measurement path(s) failed:", *report.failures, sep="\n  ", file=sys.stderr)
         return 1

@@ -9,7 +9,7 @@ records ``now - t`` once per message and connection. Receive time is taken
 with :func:`time.time`, the same clock the publisher used, on the same machine.
 
 Bounded by design: it connects at most ``--connections`` sockets, to one
-loopback URL, and exits by itself at ``--deadline`` seconds or as soon as its
+loopback URL (any of 127/8), and exits by itself at ``--deadline`` seconds or as soon as its
 standard input closes (the bench closes it when a phase is over). It then
 prints one JSON line: connections made, failed, closed early, and the latency
 samples keyed by marker.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import os
 import re
@@ -90,10 +91,12 @@ class Stats:
         self.samples: dict[str, list[float]] = {}
 
 
-async def _connect_one(loop, host, port, request, stats, gate, connections):
+async def _connect_one(loop, host, port, request, stats, gate, connections, source=None):
     async with gate:
         try:
-            _, proto = await loop.create_connection(lambda: SSEConnection(stats, request), host, port)
+            _, proto = await loop.create_connection(
+                lambda: SSEConnection(stats, request), host, port, local_addr=(source, 0) if source else None
+            )
             await asyncio.wait_for(proto.headers_done, timeout=30)
         except Exception as exc:  # noqa: BLE001 - counted and reported, never fatal
             stats.failed += 1
@@ -111,12 +114,14 @@ async def _stdin_closed(loop) -> None:
         pass
 
 
-async def run(url: str, count: int, deadline: float, parallel: int) -> dict:
+async def run(url: str, count: int, deadline: float, parallel: int, source: str | None = None) -> dict:
     loop = asyncio.get_running_loop()
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 80
-    if host not in {"127.0.0.1", "localhost", "::1"}:
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:  # 127/8 (deploy/cluster) or ::1
         raise SystemExit("sse_client only talks to loopback addresses")
+    if source is not None and not ipaddress.ip_address(source).is_loopback:
+        raise SystemExit("sse_client only binds loopback source addresses")
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: text/event-stream\r\n"
@@ -128,7 +133,7 @@ async def run(url: str, count: int, deadline: float, parallel: int) -> dict:
     stop_at = loop.time() + deadline
     started = time.monotonic()
     await asyncio.wait_for(
-        asyncio.gather(*(_connect_one(loop, host, port, request, stats, gate, connections) for _ in range(count))),
+        asyncio.gather(*(_connect_one(loop, host, port, request, stats, gate, connections, source) for _ in range(count))),
         timeout=max(1.0, deadline),
     )
     print(f"READY {stats.connected} {stats.failed} {time.monotonic() - started:.2f}", flush=True)
@@ -155,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--deadline", type=float, default=60.0, help="seconds before exiting regardless")
     parser.add_argument("--parallel", type=int, default=256, help="connections opened at once")
+    parser.add_argument("--source", default=None,
+                        help="loopback source address (127/8): ~28,000 streams per source and destination")
     parser.add_argument("--out", default=None, help="write the result here instead of standard output")
     args = parser.parse_args(argv)
     try:
@@ -163,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(run(args.url, args.connections, args.deadline, args.parallel))
+    result = asyncio.run(run(args.url, args.connections, args.deadline, args.parallel, args.source))
     if args.out:
         # A file, not the pipe: a result of several hundred KiB once came
         # back cut at 64 KiB through the pipe on a loaded machine.

@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "posts.web.api.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "posts.web.middleware.DatabaseUnavailableMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it answers a locked-out log-in
 ]
 
@@ -175,6 +176,14 @@ if DATABASE_URL:
             "max_size": int(os.environ.get("DATABASE_POOL_MAX", "10")),
             "timeout": 10,
         }
+    if env_bool("LIVEBLOG_PGBOUNCER", False):
+        # PgBouncer in transaction mode (1.18) keeps no session between
+        # transactions: no prepared statements (psycopg prepares a query
+        # after 5 runs unless prepare_threshold is None), no server-side
+        # cursors (QuerySet.iterator() would declare one); the code takes no
+        # session-level advisory locks (row locks live in the transaction).
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     if os.environ.get("DATABASE_TEST_NAME"):
         DATABASES["default"]["TEST"] = {"NAME": os.environ["DATABASE_TEST_NAME"]}
 else:
@@ -276,6 +285,14 @@ LIVEBLOG_PUBLISHER_LOGO = os.environ.get(
 # SSE: the client's reconnect delay and the heartbeat comment interval.
 LIVEBLOG_SSE_RETRY_MS = int(os.environ.get("LIVEBLOG_SSE_RETRY_MS", "3000"))
 LIVEBLOG_SSE_HEARTBEAT_SECONDS = float(os.environ.get("LIVEBLOG_SSE_HEARTBEAT_SECONDS", "15"))
+# Overload control (posts/delivery/pushmode.py): "sse" (readers hold a
+# stream; they poll /updates every LIVEBLOG_POLL_SECONDS only as a fallback)
+# or "poll" (no streams: every reader polls /updates every
+# LIVEBLOG_OVERLOAD_POLL_SECONDS, through the caches). `manage.py push_mode`
+# switches all blogs or one at run time.
+LIVEBLOG_PUSH_MODE = os.environ.get("LIVEBLOG_PUSH_MODE", "sse")
+LIVEBLOG_POLL_SECONDS = float(os.environ.get("LIVEBLOG_POLL_SECONDS", "5"))
+LIVEBLOG_OVERLOAD_POLL_SECONDS = float(os.environ.get("LIVEBLOG_OVERLOAD_POLL_SECONDS", "20"))
 # Beat: how often the sweep and the scheduled-entry publisher run, and how old
 # an unconfirmed event must be before the sweep re-sends it.
 LIVEBLOG_SWEEP_SECONDS = float(os.environ.get("LIVEBLOG_SWEEP_SECONDS", "2"))
@@ -298,6 +315,8 @@ LIVEBLOG_WEBHOOK_CONCURRENCY = int(os.environ.get("LIVEBLOG_WEBHOOK_CONCURRENCY"
 LIVEBLOG_WEBSUB_HUB = os.environ.get("LIVEBLOG_WEBSUB_HUB", "")
 # CDN purge: "{key}" in the URL is replaced by the blog's surrogate key (else
 # the key goes in a Surrogate-Key header); the token is sent as a Bearer token.
+# Several URLs (separated by spaces or commas): every one is purged, e.g.
+# one per cache node of deploy/cluster.
 LIVEBLOG_CDN_PURGE_URL = os.environ.get("LIVEBLOG_CDN_PURGE_URL", "")
 LIVEBLOG_CDN_PURGE_TOKEN = os.environ.get("LIVEBLOG_CDN_PURGE_TOKEN", "")
 # Web Push (VAPID). Empty: a key pair is generated once into the key file

@@ -119,7 +119,7 @@ def test_updates_since_a_seq_are_the_event_messages_in_order(client, blog, repor
     assert data["events"] == [e.message for e in Event.objects.filter(blog=blog, seq__gt=before).order_by("seq")]
     assert data["has_more"] is False
     caught_up = client.get(f"/api/blogs/{blog.slug}/updates?since={data['seq']}").json()
-    assert caught_up == {"seq": data["seq"], "events": [], "has_more": False}
+    assert caught_up == {"seq": data["seq"], "events": [], "has_more": False, "push": "sse", "poll_ms": 5000}
 
 
 def test_updates_reject_a_negative_seq(client, blog):
@@ -147,4 +147,4 @@ def test_public_reads_may_be_fetched_from_other_origins(client, blog):
 def test_polling_ahead_of_the_log_gets_the_latest_seq_and_nothing_else(client, blog):
     blog.refresh_from_db()
     data = client.get(f"/api/blogs/{blog.slug}/updates?since=999999").json()
-    assert data == {"seq": blog.last_seq, "events": [], "has_more": False}
+    assert data == {"seq": blog.last_seq, "events": [], "has_more": False, "push": "sse", "poll_ms": 5000}

@@ -43,3 +43,29 @@ def test_cdn_is_purged_with_a_surrogate_key_header(blog, reporter, settings, dja
     finally:
         cdn.close()
     assert request.headers["surrogate-key"] == f"{caching.surrogate_key(blog.slug)} blogs"
+
+
+def test_every_cache_node_is_purged_and_one_failing_node_makes_the_task_retry(settings):
+    """Several purge URLs (one per cache node, as in deploy/cluster): each
+    gets the purge even when one before it fails; then the failure is
+    raised so the task retries."""
+    import pytest
+    import requests
+
+    from posts.delivery import fanout
+
+    node1, node2 = Recorder(), Recorder()
+    try:
+        settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE = True  # the cache nodes are local
+        settings.LIVEBLOG_CDN_PURGE_URL = f"{node1.url}/purge, {node2.url}/purge"
+        fanout.purge_cdn("night")
+        assert [r.headers["surrogate-key"] for r in node1.wait_for(1) + node2.wait_for(1)] == [
+            f"{caching.surrogate_key('night')} blogs"
+        ] * 2
+        settings.LIVEBLOG_CDN_PURGE_URL = f"http://127.0.0.1:1/purge {node2.url}/purge"
+        with pytest.raises(requests.RequestException):
+            fanout.purge_cdn("night")
+        assert len(node2.wait_for(2)) == 2
+    finally:
+        node1.close()
+        node2.close()

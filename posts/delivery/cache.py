@@ -141,6 +141,15 @@ def forget_entry_fragments(entry_id: int) -> None:
     """Delete every rendering of a taken-down entry (the fan-out of its
     ``entry.deleted``): no copy of its text outlives it in the cache."""
     cache.delete_many([fragment_key(kind, entry_id) for kind in FRAGMENT_KINDS])
+def cache_set_strict(key: str, value) -> None:
+    """``cache.set`` with no expiry, raising ``OSError`` if the cache is down."""
+    if _cache_call("set", key, value, timeout=None) is _UNAVAILABLE:
+        raise OSError("the shared cache is unavailable")
+
+
+def cache_delete_strict(key: str) -> None:
+    if _cache_call("delete", key) is _UNAVAILABLE:
+        raise OSError("the shared cache is unavailable")
 
 
 def invalidate_blog(*, slug: str, seq: int) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import requests
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
@@ -156,24 +157,41 @@ def due_delivery_ids(*, limit: int = SWEEP_LIMIT * 4) -> list[int]:
 # --- CDN -------------------------------------------------------------------------
 
 
+def purge_urls() -> list[str]:
+    """The purge URLs of ``LIVEBLOG_CDN_PURGE_URL``: one, or several
+    separated by spaces or commas (one per cache node)."""
+    return settings.LIVEBLOG_CDN_PURGE_URL.replace(",", " ").split()
+
+
 def purge_cdn(slug: str, *, extra_keys=()) -> None:
     """Purge the blog's surrogate key (and the blog lists') at the CDN.
 
     ``LIVEBLOG_CDN_PURGE_URL`` with ``{key}`` gets one POST per key with the
     key in the path (Fastly style); without it, one POST carrying the keys
-    in a ``Surrogate-Key`` header. Raises on failure so the task retries.
+    in a ``Surrogate-Key`` header. With several URLs (a cache per node, as in
+    deploy/cluster) every one is purged, each attempted even if another
+    failed; then it raises if any failed, so the task retries (a purge is
+    idempotent: the nodes already purged lose nothing but a cache fill).
     Through :mod:`.outbound`: a purge endpoint on a private address needs
     ``LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE=1``.
     """
     client = outbound.session()
-    url = settings.LIVEBLOG_CDN_PURGE_URL
     keys = [cache.surrogate_key(slug), cache.BLOGS_SURROGATE_KEY, *extra_keys]
     headers = {"User-Agent": "liveblog-cdn-purge"}
     if settings.LIVEBLOG_CDN_PURGE_TOKEN:
         headers["Authorization"] = f"Bearer {settings.LIVEBLOG_CDN_PURGE_TOKEN}"
-    if "{key}" in url:
-        for key in keys:
-            outbound.raise_for_status(client.post(url.replace("{key}", key), headers=headers, timeout=10))
-    else:
-        headers["Surrogate-Key"] = " ".join(keys)
-        outbound.raise_for_status(client.post(url, headers=headers, timeout=10))
+    failed: list[requests.RequestException] = []
+    for url in purge_urls():
+        try:
+            if "{key}" in url:
+                for key in keys:
+                    outbound.raise_for_status(client.post(url.replace("{key}", key), headers=headers, timeout=10))
+            else:
+                outbound.raise_for_status(
+                    client.post(url, headers={**headers, "Surrogate-Key": " ".join(keys)}, timeout=10)
+                )
+        except requests.RequestException as exc:
+            log.warning("CDN purge of %s at %s failed: %s", slug, url, exc)
+            failed.append(exc)
+    if failed:
+        raise failed[0]

@@ -11,3 +11,11 @@ def format_message(message: dict) -> bytes:
         + orjson.dumps(message)
         + b"\n\n"
     )
+
+
+def format_pace(*, push: str, poll_ms: int, retry_ms: int) -> bytes:
+    """The overload switch's frame (no id: a reader's resume point stays its
+    last seq): ``retry:`` for the reconnect delay, ``event: pace`` for the
+    page's script, which polls instead of streaming when ``push`` is poll."""
+    data = orjson.dumps({"push": push, "poll_ms": poll_ms})
+    return f"retry: {retry_ms}\nevent: pace\ndata: ".encode() + data + b"\n\n"

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 from django.conf import settings
 from django.core.cache import cache
 
+from . import pushmode
 from .cache import CACHE_ERRORS
 from .frames import format_message
 
@@ -30,9 +31,10 @@ def enabled() -> bool:
     return bool(getattr(settings, "LIVEBLOG_NCHAN_PUBLISH_URL", ""))
 
 
-def frame(message: dict) -> bytes:
+def frame(message: dict, retry_ms: int | None = None) -> bytes:
     """The SSE frame for one event, less the blank line Nchan's separator adds."""
-    return f"retry: {settings.LIVEBLOG_SSE_RETRY_MS}\n".encode() + format_message(message)[:-1]
+    retry = settings.LIVEBLOG_SSE_RETRY_MS if retry_ms is None else retry_ms
+    return f"retry: {retry}\n".encode() + format_message(message)[:-1]
 
 
 # What Nchan keeps of a blog's channel (deploy/nginx.conf.template: 64
@@ -54,15 +56,71 @@ def publish(slug: str, message: dict) -> None:
 
     Called in the blog's seq order, under its channel lock
     (:func:`posts.delivery.fanout.publish_live`); records the message id Nchan
-    gave this seq for the resume hand-off. Raises :class:`OSError` if Nchan
-    cannot be reached (after one retry on a fresh connection), so the
-    caller's task retries.
+    gave this seq for the resume hand-off. A publish that fails may still
+    have reached the readers (an edge killed mid-request answers 502 through
+    the balancer in front, deploy/cluster): the channel's last message id,
+    asked before and after, tells, so a retry never sends it twice. Raises
+    :class:`OSError` if it did not go out (after one retry on a fresh
+    connection), so the caller's task retries.
     """
     if not enabled():
         return
-    message_id = post(slug, frame(message))
+    body = frame(message, pushmode.pace(slug).retry_ms)
+    try:
+        before = last_message_id(slug)
+    except OSError:
+        before = _UNKNOWN  # then a failed publish is retried blind
+    for attempt in (1, 2):
+        try:
+            message_id = post(slug, body, retry=False)
+            break
+        except OSError:
+            message_id = _landed(slug, before)
+            if message_id:
+                log.warning("nchan: a failed publish of %s#%s had gone out; not sent again", slug, message["seq"])
+                break
+            if attempt == 2:
+                raise
     if message_id:
         _record(slug, int(message["seq"]), message_id)
+
+
+_UNKNOWN = "?"
+
+
+def last_message_id(channel: str) -> str | None:
+    """Nchan's id of the last message published to ``channel`` (None when
+    nothing was); kept even when Nchan keeps no messages (buffer length 0).
+    Raises :class:`OSError` when Nchan cannot be asked."""
+    base = urlsplit(settings.LIVEBLOG_NCHAN_PUBLISH_URL)
+    conn = http.client.HTTPConnection(base.hostname, base.port or 80, timeout=5)
+    try:
+        conn.request("GET", f"{base.path.rstrip('/')}/{quote(channel, safe='')}", headers={"Accept": "text/json"})
+        response = conn.getresponse()
+        body = response.read()
+    except http.client.HTTPException as exc:
+        raise OSError(f"Nchan's channel info for {channel}: {exc}") from exc
+    finally:
+        conn.close()
+    if response.status == 404:
+        return None
+    if response.status != 200:
+        raise OSError(f"Nchan's channel info for {channel}: HTTP {response.status}")
+    try:
+        return str(json.loads(body).get("last_message_id") or "") or None
+    except ValueError as exc:
+        raise OSError(f"Nchan's channel info for {channel} is not JSON") from exc
+
+
+def _landed(slug: str, before: str | None) -> str | None:
+    """The id of a message that reached ``slug`` since ``before`` was read."""
+    if before == _UNKNOWN:
+        return None
+    try:
+        after = last_message_id(slug)
+    except OSError:
+        return None
+    return after if after and after != before else None
 
 
 def _record(slug: str, seq: int, message_id: str) -> None:
@@ -113,8 +171,11 @@ def heartbeat() -> None:
     post(HEARTBEAT_CHANNEL, b": heartbeat\n")
 
 
-def post(channel: str, body: bytes) -> str:
-    """Publish ``body`` to ``channel``; Nchan's id for the message."""
+def post(channel: str, body: bytes, *, retry: bool = True) -> str:
+    """Publish ``body`` to ``channel``; Nchan's id for the message. With
+    ``retry``, a failure is retried once on a fresh connection (a kept-alive
+    one the server had closed), which may send it twice: :func:`publish`
+    checks instead."""
     base = urlsplit(settings.LIVEBLOG_NCHAN_PUBLISH_URL)
     path = f"{base.path.rstrip('/')}/{quote(channel, safe='')}"
     headers = {"Content-Type": "text/event-stream", "Accept": "text/json"}
@@ -124,11 +185,11 @@ def post(channel: str, body: bytes) -> str:
             conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
             reply = response.read()
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException) as exc:
             conn.close()
             _local.conn = None
-            if attempt == 2:
-                raise
+            if attempt == 2 or not retry:
+                raise OSError(f"Nchan publish to {channel} failed: {exc}") from exc
             continue
         if response.status >= 300:
             raise OSError(f"Nchan refused the publish to {channel}: HTTP {response.status}")

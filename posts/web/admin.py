@@ -8,8 +8,12 @@ from axes.models import AccessAttempt
 from axes.utils import reset as axes_reset
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path
 
+from posts.delivery import overload, pushmode
 from posts.domain import services
 from posts.domain.errors import ServiceError
 from posts.domain.models import (
@@ -102,7 +106,9 @@ class BlogForm(ServiceForm):
 @admin.register(Blog)
 class BlogAdmin(ServiceAdminMixin, admin.ModelAdmin):
     form = BlogForm
-    list_display = ["title", "slug", "status", "coverage_start", "coverage_end", "last_seq"]
+    change_list_template = "admin/posts/blog/change_list.html"
+    list_display = ["title", "slug", "status", "coverage_start", "coverage_end", "last_seq", "readers"]
+    actions = ["readers_to_polling", "readers_to_streams", "readers_to_default"]
     list_filter = ["status"]
     search_fields = ["title", "slug"]
     readonly_fields = ["last_seq", "coverage_end", "created_at", "modified_at"]
@@ -115,6 +121,59 @@ class BlogAdmin(ServiceAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         ro = list(super().get_readonly_fields(request, obj))
         return ro + ["slug"] if obj is not None else ro
+
+    # --- The overload switch (docs/overload.md) ------------------------------
+
+    @admin.display(description="readers")
+    def readers(self, obj):
+        pace = pushmode.pace(obj.slug)
+        return "streams" if pace.mode == pushmode.SSE else f"polling every {pace.poll_ms // 1000} s"
+
+    def _switch(self, request, mode, slug=None) -> bool:
+        try:
+            overload.readers_switch(mode=mode, slug=slug)
+        except OSError as exc:
+            self.message_user(request, f"Not switched: {exc} (the switch needs Redis).", messages.ERROR)
+            return False
+        return True
+
+    @admin.action(description="Move readers of the selected blogs to polling (overload)", permissions=["change"])
+    def readers_to_polling(self, request, queryset):
+        if all(self._switch(request, pushmode.POLL, blog.slug) for blog in queryset):
+            self.message_user(request, f"Readers of {queryset.count()} blog(s) now poll.")
+
+    @admin.action(description="Move readers of the selected blogs back to live streams", permissions=["change"])
+    def readers_to_streams(self, request, queryset):
+        if all(self._switch(request, pushmode.SSE, blog.slug) for blog in queryset):
+            self.message_user(request, f"Readers of {queryset.count()} blog(s) stream again.")
+
+    @admin.action(description="Selected blogs follow the every-blog setting again", permissions=["change"])
+    def readers_to_default(self, request, queryset):
+        if all(self._switch(request, None, blog.slug) for blog in queryset):
+            self.message_user(request, f"{queryset.count()} blog(s) follow the every-blog setting.")
+
+    def get_urls(self):
+        urls = [path("readers/", self.admin_site.admin_view(self.readers_view), name="posts_blog_readers")]
+        return urls + super().get_urls()
+
+    def readers_view(self, request):
+        """Every blog's readers: streams or polling (one switch for all)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            mode = request.POST.get("mode")
+            if mode not in (*pushmode.MODES, "default"):
+                self.message_user(request, "Choose streams, polling or the setting.", messages.ERROR)
+            elif self._switch(request, None if mode == "default" else mode):
+                self.message_user(request, f"Every blog's readers: {pushmode.pace('').mode}.")
+            return redirect("admin:posts_blog_readers")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Readers of every blog: streams or polling",
+            "pace": pushmode.pace(""),
+        }
+        return TemplateResponse(request, "admin/posts/blog/readers.html", context)
 
 
 class RevisionInline(admin.TabularInline):

@@ -1,6 +1,9 @@
 """``/live/<slug>/events``: the blog's event log as Server-Sent Events (an
 async stream per reader), replay after ``Last-Event-ID`` and, behind nginx,
-the hand-off of a resumed reader to Nchan. See docs/events.md#the-sse-endpoint."""
+the hand-off of a resumed reader to Nchan. While a blog's readers are
+switched to polling (posts.delivery.pushmode) a reader's stream answers 204
+(the desk's keeps streaming); ``retry:`` is the pace's.
+See docs/events.md#the-sse-endpoint."""
 
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpRespon
 from django.views.decorators.http import require_GET
 
 from posts.delivery import cache as cache_versions
-from posts.delivery import channel, nchan
-from posts.delivery.frames import format_message
+from posts.delivery import channel, nchan, pushmode
+from posts.delivery.frames import format_message, format_pace
 from posts.domain.models import Blog, Event
 from posts.web import caching
 
@@ -94,6 +97,7 @@ def _latest_seq(blog_id: int) -> int:
 
 
 _blog_state_async = _closing_connection(_blog_state)
+_pace_async = sync_to_async(pushmode.pace, thread_sensitive=False)
 _latest_seq_async = _closing_connection(_latest_seq)
 _events_after_async = _closing_connection(_events_after)
 
@@ -112,10 +116,19 @@ class _Stream:
     """One reader's position in the log and the bytes owed to it."""
 
     def __init__(
-        self, *, blog_id: int, slug: str, last_seq: int, closed: bool, counted: bool = True, replay_only: bool = False
+        self,
+        *,
+        blog_id: int,
+        slug: str,
+        last_seq: int,
+        closed: bool,
+        counted: bool = True,
+        replay_only: bool = False,
+        retry_ms: int = 3000,
     ) -> None:
         self.blog_id = blog_id
         self.replay_only = replay_only
+        self.retry_ms = retry_ms
         self.counted = counted
         self.slug = slug
         self.last_seq = last_seq
@@ -146,7 +159,7 @@ class _Stream:
             return
         reader = channel.subscribe(self.slug, counted=self.counted)
         try:
-            yield f"retry: {settings.LIVEBLOG_SSE_RETRY_MS}\n: live {self.slug}\n\n".encode()
+            yield f"retry: {self.retry_ms}\n: live {self.slug}\n\n".encode()
             async for chunk in self.catch_up():
                 yield chunk
             if self.closed or self.closed_at_start:
@@ -159,6 +172,11 @@ class _Stream:
                     try:
                         message = await asyncio.wait_for(reader.get(), timeout=heartbeat)
                     except TimeoutError:
+                        pace = await _pace_async(self.slug)
+                        if self.counted and pace.mode == pushmode.POLL:
+                            # The operator moved this blog's readers to polling.
+                            yield format_pace(push=pace.mode, poll_ms=pace.poll_ms, retry_ms=pace.retry_ms)
+                            return
                         yield b": heartbeat\n\n"
                         continue
                 if message is channel.RESYNC or message.get("seq", 0) > self.last_seq + 1:
@@ -190,6 +208,15 @@ async def live_events(request, slug: str):
     closed = status == Blog.Status.CLOSED
     if closed and last_seq >= latest:
         return HttpResponse(status=204)
+    # The desk listens with ?desk=1 so editors' reader counts are readers only.
+    counted = request.GET.get("desk") != "1"
+    pace = await _pace_async(slug)
+    if pace.mode == pushmode.POLL and counted:
+        # Overload control: readers poll /updates instead. 204 tells
+        # EventSource to stop reconnecting; live.js then polls.
+        response = HttpResponse(status=204)
+        response["X-Push-Mode"] = pace.mode
+        return response
     replay_only = False
     handoff = request.headers.get("X-Liveblog-Handoff")
     if handoff and last_id is not None and not closed:
@@ -203,10 +230,14 @@ async def live_events(request, slug: str):
         # back. With nothing missed (Nchan stuck or nothing recorded), the
         # app streams as without nginx.
         replay_only = target is None and last_seq < latest
-    # The desk listens with ?desk=1 so editors' reader counts are readers only.
-    counted = request.GET.get("desk") != "1"
     stream = _Stream(
-        blog_id=blog_id, slug=slug, last_seq=last_seq, closed=closed, counted=counted, replay_only=replay_only
+        blog_id=blog_id,
+        slug=slug,
+        last_seq=last_seq,
+        closed=closed,
+        counted=counted,
+        replay_only=replay_only,
+        retry_ms=pace.retry_ms,
     )
     response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache, no-transform"

@@ -8,8 +8,15 @@
  * "N new updates" button instead of moving the page when the reader has
  * scrolled down; older updates loaded in place; closed blogs stop updating.
  *
+ * The server sets the pace: each /updates answer carries "poll_ms" (how
+ * often to poll) and "push" ("poll" when operators moved readers off
+ * streams: the stream is closed and the page polls at that pace; a stream
+ * the server answers 204, or that sends an "event: pace" saying poll, also
+ * ends in polling; a later "push": "sse" opens a stream again).
+ *
  * Test hooks: window.LIVEBLOG_TRANSPORT = "poll" skips SSE;
- * window.LIVEBLOG_POLL_MS sets the base polling interval.
+ * window.LIVEBLOG_POLL_MS sets the base polling interval (and wins over
+ * the server's).
  */
 (function () {
   "use strict";
@@ -513,6 +520,18 @@
         (data.events || []).forEach(function (m) { m._fromPoll = true; handle(m); });
         if (data.has_more) { schedulePoll(0); return; }
         if (data.seq < asked) { window.location.reload(); return; } // the blog's log was reset
+        if (data.poll_ms > 0 && !window.LIVEBLOG_POLL_MS) {
+          POLL_MS = data.poll_ms;
+          POLL_HIDDEN_MS = Math.max(30000, data.poll_ms);
+        }
+        if (data.push === "poll") {
+          movedToPolling = true;
+          if (source) { source.close(); source = null; }
+        } else if (data.push === "sse" && movedToPolling && !source) {
+          movedToPolling = false;
+          pollDelay = POLL_MS;
+          if (startSSE()) return; // its open catches up
+        }
         pollDelay = POLL_MS;
         if (source && source.readyState === EventSource.OPEN) return; // SSE carries on
         schedulePoll(document.hidden ? POLL_HIDDEN_MS : pollDelay);
@@ -521,6 +540,26 @@
         pollDelay = Math.min(pollDelay * 2, MAX_BACKOFF_MS);
         schedulePoll(pollDelay);
       });
+  }
+
+  // True while the server has moved this page off streams (overload switch).
+  var movedToPolling = false;
+
+  function onPace(ev) {
+    var pace;
+    try { pace = JSON.parse(ev.data); } catch (e) { return; }
+    if (pace.poll_ms > 0 && !window.LIVEBLOG_POLL_MS) {
+      POLL_MS = pace.poll_ms;
+      POLL_HIDDEN_MS = Math.max(30000, pace.poll_ms);
+      pollDelay = POLL_MS;
+    }
+    if (pace.push === "poll") {
+      movedToPolling = true;
+      if (source) { source.close(); source = null; }
+      // Spread over the whole interval: every reader hears this at once.
+      if (pollTimer) window.clearTimeout(pollTimer);
+      pollTimer = window.setTimeout(poll, Math.random() * POLL_MS);
+    }
   }
 
   function startPolling() {
@@ -544,6 +583,7 @@
       try { handle(JSON.parse(ev.data)); } catch (e) { /* ignore a malformed message */ }
     }
     EVENT_TYPES.forEach(function (type) { source.addEventListener(type, onMessage); });
+    source.addEventListener("pace", onPace);
     source.onmessage = onMessage;
     source.onopen = function () {
       opened = true;

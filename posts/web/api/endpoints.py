@@ -11,12 +11,14 @@ from typing import Literal
 
 import orjson
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
 
+from posts.delivery import pushmode
 from posts.domain import selectors, services
 from posts.domain.errors import ErrorCode, Gone, Invalid, NotFound, ServiceError
 from posts.domain.models import Blog, Entry
@@ -56,6 +58,8 @@ from posts.web.fragments import entry_fragments
 log = logging.getLogger(__name__)
 
 UPDATES_LIMIT = 500
+# Seconds a client should wait before retrying when the database is away.
+DATABASE_RETRY_AFTER = 5
 DEFAULT_LIMIT = 20
 
 
@@ -163,6 +167,19 @@ def _http_error(request, exc: HttpError):
 @api.exception_handler(RequestDataTooBig)
 def _too_big(request, exc):
     return _error(request, 413, "The request body is too large.")
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_unavailable(request, exc):
+    """The database (or PgBouncer in front of it) cannot be reached: a clear
+    503 the client may retry, never a 500 page. Whether a write that failed
+    at COMMIT took effect is unknown to the client: retrying an entry create
+    may duplicate it, an update carries its version and cannot."""
+    log.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
+    response = _error(request, 503, "The database is unavailable; try again shortly.", code=ErrorCode.UNAVAILABLE)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
 
 
 @api.exception_handler(Http404)
@@ -297,13 +314,15 @@ def get_entry(request, slug: str, entry_id: int):
 def get_updates(request, slug: str, since: int = Query(0, ge=0)):
     """The events after ``since``, oldest first, at most 500 (``has_more`` says
     when to ask again from the last one). ``seq`` is the blog's latest. The
-    same messages as SSE and webhooks."""
+    same messages as SSE and webhooks. ``push`` says whether readers should
+    hold a stream (``sse``) or poll (``poll``), ``poll_ms`` how often to poll."""
     version = current_version(slug)
     if version is None:
         raise NotFound(f"No live blog '{slug}'.")
     # A since beyond the latest seq shares the caught-up reply's cache entry.
     after = min(since, int(version.rsplit(".", 1)[1]))
-    read = CachedRead(kind="api-updates", slug=slug, version=version, variant=str(after))
+    pace = pushmode.pace(slug)
+    read = CachedRead(kind="api-updates", slug=slug, version=version, variant=f"{after}:{pace.mode}:{pace.poll_ms}")
 
     def build():
         # One query: the events come with their blog (it is read alone only
@@ -315,7 +334,10 @@ def get_updates(request, slug: str, since: int = Query(0, ge=0)):
         events = events[:UPDATES_LIMIT]
         # An event committed between the two reads is newer than the blog row.
         latest = max([blog.last_seq, *(e.seq for e in events)])
-        return _json({"seq": latest, "events": [e.message for e in events], "has_more": has_more})
+        return _json({
+            "seq": latest, "events": [e.message for e in events], "has_more": has_more,
+            "push": pace.mode, "poll_ms": pace.poll_ms,
+        })
 
     return _public(cached_read(request, read, build, surrogate_keys=[surrogate_key(slug)]))
 

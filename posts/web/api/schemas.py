@@ -74,6 +74,8 @@ class UpdatesOut(Schema):
     seq: Since
     events: list[EventMessage]
     has_more: bool
+    push: Literal["sse", "poll"] = Field(description="sse: hold a stream; poll: poll this endpoint instead")
+    poll_ms: int = Field(description="how often a reader should poll, in milliseconds")
 
 
 class ErasureOut(Schema):

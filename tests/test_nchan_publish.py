@@ -1,0 +1,95 @@
+"""Publishing to Nchan never sends an event twice: a publish that failed
+after reaching the readers (an edge killed mid-request answers 502 through
+the balancer) is recognised by the channel's last message id, asked before
+and after. A local HTTP server stands in for the publisher (the balancer's
+answers included); deploy/cluster's drills do it with real engines."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from posts.delivery import nchan
+
+
+class FakePublisher:
+    """Nchan's publisher location: POST publishes (``fail`` lists what the
+    next POSTs do: ``"after"`` publishes then answers 502, ``"before"``
+    answers 502 without publishing); GET is the channel's info."""
+
+    def __init__(self):
+        self.published: list[bytes] = []
+        self.fail: list[str] = []
+        self.posts = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if not fake.published:
+                    self._reply(404, b"")
+                    return
+                self._reply(200, json.dumps({"last_message_id": f"1700000000:{len(fake.published) - 1}"}).encode())
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                fake.posts += 1
+                how = fake.fail.pop(0) if fake.fail else "ok"
+                if how != "before":
+                    fake.published.append(body)
+                if how == "ok":
+                    self._reply(202, json.dumps({"last_message_id": f"1700000000:{len(fake.published) - 1}"}).encode())
+                else:
+                    self._reply(502, b"<html>502 Bad Gateway</html>")
+
+            def _reply(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/pub"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def publisher(settings):
+    fake = FakePublisher()
+    settings.LIVEBLOG_NCHAN_PUBLISH_URL = fake.url
+    yield fake
+    fake.close()
+
+
+MESSAGE = {"seq": 7, "type": "entry.deleted", "entry": {"id": 1}}
+
+
+def test_a_publish_that_reached_the_readers_before_failing_is_not_sent_again(publisher, db):
+    publisher.fail = ["after"]
+    nchan.publish("night", MESSAGE)
+    assert publisher.posts == 1 and len(publisher.published) == 1
+    assert nchan.resume_after("night", 7) == "1700000000:0"  # recorded as Nchan's id for seq 7
+
+
+def test_a_publish_that_failed_before_reaching_the_readers_is_sent_once_more(publisher, db):
+    publisher.published.append(b"an earlier message")
+    publisher.fail = ["before"]
+    nchan.publish("night", MESSAGE)
+    assert publisher.posts == 2 and len(publisher.published) == 2
+    assert publisher.published[-1].startswith(b"retry: 3000\nid: 7\n")
+
+
+def test_a_publish_failing_twice_raises_for_the_task_to_retry(publisher, db):
+    publisher.fail = ["before", "before"]
+    with pytest.raises(OSError):
+        nchan.publish("night", MESSAGE)
+    assert publisher.posts == 2 and publisher.published == []
