@@ -48,7 +48,10 @@ class Reader:
         reader, self.writer = await asyncio.open_connection(self.host, self.port)
         last = f"Last-Event-ID: {self.seqs[-1]}\r\n" if self.seqs else ""
         self.writer.write(
-            f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: text/event-stream\r\n{last}\r\n".encode()
+            # Connection: close: a stream the server ends (a replay before
+            # the hand-off) ends the connection, as for a browser.
+            f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: text/event-stream\r\n"
+            f"Connection: close\r\n{last}\r\n".encode()
         )
         head = await reader.readuntil(b"\r\n\r\n")
         status = head.split(b" ", 2)[1].decode()
