@@ -562,3 +562,24 @@ def test_fifty_readers_resuming_at_once_crash_no_nchan_worker_and_miss_nothing(p
     _check_storm(results, until)
 
     assert _nginx_aborts(prod)[aborts_before:] == []
+
+
+def test_streams_naming_a_message_id_nchan_would_read_never_reach_nchan(prod, live_blog):
+    """Nchan also reads a message id from If-None-Match / If-Modified-Since:
+    sent at once with several ids, they abort its workers (a remote denial of
+    service). nginx sends such streams to the app, which never hands them over."""
+    import concurrent.futures
+
+    aborts_before = len(_nginx_aborts(prod))
+
+    def open_stream(n: int) -> tuple[int, str]:
+        header = {"If-None-Match": f"{n + 1}:0"} if n % 2 else {"If-Modified-Since": "Thu, 01 Jan 2026 00:00:00 GMT"}
+        stream = Stream(prod.port, f"/live/{live_blog}/events", headers=header)
+        stream.close()
+        return stream.status, stream.headers.get("x-push-engine", "app")
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(open_stream, range(40)))
+    assert answers == [(200, "app")] * 40
+    time.sleep(0.5)
+    assert _nginx_aborts(prod)[aborts_before:] == []
