@@ -504,7 +504,12 @@ def _resume_storm(prod, slug: str, starts: list[int], publishes: int, delay: flo
         await publisher
         return list(results), until
 
-    return asyncio.run(storm())
+    # A loop of its own in a thread of its own: a browser test's loop may
+    # be running on this one.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, storm()).result()
 
 
 def _nginx_workers(master: int) -> list[int]:
