@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -373,18 +373,19 @@ def order_key(blog_id: int, created: float) -> str:
     return f"{blog_id}.{created:.6f}"
 
 
-def resync_nchan(key: str, slug: str) -> bool:
+def resync_nchan(key: str, slug: str, last_confirmed: Callable[[], int]) -> bool:
     """Give Nchan a message to resume ``slug``'s readers after when it holds
     none of the recorded ones (:data:`nchan.STALE`): under the blog's channel
     lock (``key``), so no event is published meanwhile, a comment is published
-    and recorded as following the last seq handed over. False when that seq
-    is unknown (Redis lost it) or Nchan cannot be reached."""
+    and recorded as following the last seq handed over. When Redis lost that
+    seq, it is ``last_confirmed()`` (the highest fanned-out seq), as the
+    fan-out itself would take it. False when Nchan cannot be reached."""
     if not nchan.enabled():
         return False
     try:
         with in_order(key) as handed:
             if handed.seq is None:
-                return False
+                handed.seq = last_confirmed()
             if nchan.resume_after(slug, handed.seq) is nchan.STALE:
                 nchan.resync(slug, handed.seq)
     except (OSError, TimeoutError, *CACHE_ERRORS) as exc:

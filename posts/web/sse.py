@@ -12,6 +12,7 @@ from urllib.parse import quote
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection as db_connection
+from django.db.models import Max
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -94,6 +95,17 @@ def _events_after(blog_id: int, seq: int) -> list[dict]:
 
 def _latest_seq(blog_id: int) -> int:
     return Blog.objects.filter(pk=blog_id).values_list("last_seq", flat=True).first() or 0
+
+
+def _resync_nchan(order_key: str, slug: str, blog_id: int) -> bool:
+    def last_confirmed() -> int:
+        # Redis lost the last seq handed to Nchan: the fan-out's own start.
+        return (
+            Event.objects.filter(blog_id=blog_id, fanned_out_at__isnull=False).aggregate(last=Max("seq"))["last"]
+            or 0
+        )
+
+    return channel.resync_nchan(order_key, slug, last_confirmed)
 
 
 _blog_state_async = _closing_connection(_blog_state)
@@ -199,7 +211,7 @@ async def live_events(request, slug: str):
     # redirect) and fetch it, which it must never do for one it may not hold.
     conditional = "If-None-Match" in request.headers or "If-Modified-Since" in request.headers
     if handoff and last_id is not None and not closed and not conditional:
-        target = await _hand_off(slug, last_id, channel.order_key(blog_id, created))
+        target = await _hand_off(slug, last_id, channel.order_key(blog_id, created), blog_id)
         if isinstance(target, str):
             # nginx keeps this Content-Type for what Nchan sends.
             response = HttpResponse(content_type="text/event-stream; charset=utf-8")
@@ -225,11 +237,11 @@ async def live_events(request, slug: str):
 
 
 _resume_after_async = sync_to_async(nchan.resume_after, thread_sensitive=False)
-_resync_async = sync_to_async(channel.resync_nchan, thread_sensitive=False)
+_resync_async = _closing_connection(_resync_nchan)
 _resyncs: dict[tuple[int, str], asyncio.Future] = {}
 
 
-async def _resync(order_key: str, slug: str) -> bool:
+async def _resync(order_key: str, slug: str, blog_id: int) -> bool:
     """One resync of ``slug`` at a time in this process: readers that all
     resume at once (a cut, a restarted nginx) share it instead of each
     waiting for the blog's channel lock in a thread of their own."""
@@ -239,18 +251,18 @@ async def _resync(order_key: str, slug: str) -> bool:
         if len(_resyncs) > 1024:
             for done in [k for k, future in _resyncs.items() if future.done()]:
                 del _resyncs[done]
-        running = _resyncs[key] = asyncio.ensure_future(_resync_async(order_key, slug))
+        running = _resyncs[key] = asyncio.ensure_future(_resync_async(order_key, slug, blog_id))
     return await asyncio.shield(running)
 
 
-async def _hand_off(slug: str, last_id: int, order_key: str) -> object:
+async def _hand_off(slug: str, last_id: int, order_key: str, blog_id: int) -> object:
     """Nchan's message id to resume ``last_id`` after (no database query),
     or why not: an int when Nchan stayed behind the reader, None when what
     was missed is older than Nchan keeps, :data:`nchan.STALE` when Nchan holds
     nothing to resume after and cannot be given it (see
     :func:`nchan.resume_after`)."""
     target = await _resume_after_async(slug, last_id)
-    if target is nchan.STALE and await _resync(order_key, slug):
+    if target is nchan.STALE and await _resync(order_key, slug, blog_id):
         target = await _resume_after_async(slug, last_id)
     # Ahead of Nchan (and maybe of this process's cached seq): the fan-out
     # has not published that far yet. A seq no event has (a client's guess)
