@@ -675,7 +675,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"starting the production profile on {opts.base_url} (run dir {opts.run_dir}) ...", flush=True)
     with ExitStack() as stack:
-        profile = stack.enter_context(BackgroundProfile(opts))
+        # Migrations and five processes starting on a shared, loaded machine.
+        profile = stack.enter_context(BackgroundProfile(opts, timeout=240))
         base = profile.info["base_url"]
         warm_up(base, seeded)
         if "cached" in phases:
