@@ -219,6 +219,7 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
             raise RuntimeError(f"fault readers did not start: {ready}")
         desk.start()
         time.sleep(plan.fault_gap)
+        calm_until = time.time()  # the writes before any kill: the baseline
         for name in ("app-0", "celery-worker", "celery-beat", "nginx worker", "redis"):
             if name == "nginx worker":
                 recoveries[name] = _kill_nginx_worker(run_dir)
@@ -252,7 +253,7 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
     on_nchan = sum(r["engine"] == "nchan" for r in results)
     after_cut = sorted(ms for started, ms in desk.latencies if cut_at + 10 <= started <= cut_at + 15)
     p99_after = after_cut[min(len(after_cut) - 1, int(len(after_cut) * 0.99))] if after_cut else float("nan")
-    before_cut = sorted(ms for started, ms in desk.latencies if cut_at - 10 <= started < cut_at)
+    before_cut = sorted(ms for started, ms in desk.latencies if started < calm_until)
     p99_before = before_cut[min(len(before_cut) - 1, int(len(before_cut) * 0.99))] if before_cut else float("nan")
     by_second = _p99_by_second(desk.latencies, cut_at)
     recovered = _recovered_after(by_second)
@@ -261,7 +262,7 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
         "readers": readers, "events": len(expected), "lost": lost, "duplicated": duplicated,
         "out_of_order": disorder, "reader_non_200": non_200, "write_5xx": desk.server_errors,
         "write_retries": desk.retries, "write_keys_in_flight": desk.in_flight, "recovery_s": recoveries, "on_nchan": on_nchan,
-        "publish_p99_10s_before_cut_ms": p99_before, "publish_p99_10s_after_cut_ms": p99_after, "publish_p99_ms_by_second_after_cut": by_second,
+        "publish_p99_before_any_kill_ms": p99_before, "publish_p99_10s_after_cut_ms": p99_after, "publish_p99_ms_by_second_after_cut": by_second,
         "publish_p99_under_100ms_from_s": recovered, "memory_mib_before": memory_before,
         "memory_mib_after": memory_after,
     }
@@ -282,7 +283,7 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
         p99_after < 100,
     )
     report.add(
-        "drill: publish p99 in the 10 s before the cut (this machine's baseline)", f"{p99_before:.0f} ms",
+        "drill: publish p99 before any kill (this machine's baseline now)", f"{p99_before:.0f} ms",
         "(reported)",
     )
     report.add(
