@@ -386,7 +386,8 @@ def resync_nchan(key: str, slug: str, last_confirmed: Callable[[], int]) -> bool
         with in_order(key) as handed:
             if handed.seq is None:
                 handed.seq = last_confirmed()
-            if nchan.resume_after(slug, handed.seq) is nchan.STALE:
+            # Another reader's resync (or a publish) may have come first.
+            if not isinstance(nchan.resume_after(slug, handed.seq), str):
                 nchan.resync(slug, handed.seq)
     except (OSError, TimeoutError, *CACHE_ERRORS) as exc:
         log.warning("nchan: could not resync %s: %s", slug, exc)
