@@ -99,7 +99,8 @@ async def main_async(url: str, count: int, last_event_id: int) -> list[dict]:
     parts = urlsplit(url)
     if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise SystemExit("fault_client only talks to loopback addresses")
-    path = f"{parts.path}?last_event_id={last_event_id}"
+    # A negative id: fresh streams (as the page opens them), no resume point.
+    path = f"{parts.path}?last_event_id={last_event_id}" if last_event_id >= 0 else parts.path
     readers = [Reader(parts.hostname, parts.port or 80, path) for _ in range(count)]
     stopping = asyncio.Event()
     tasks = []

@@ -86,10 +86,17 @@ def publish(slug: str, message: dict) -> None:
     if not enabled():
         return
     message_id, held = post(slug, frame(message))
-    if message_id:
+    if not message_id:
+        return
+    seq = int(message["seq"])
+    if held == 1:
         # Nchan holds only this message: what it held before expired or was
         # lost (a restart, a dead worker), so older records no longer resume.
-        _record(slug, int(message["seq"]), message_id, fresh=held == 1)
+        # A reader holding the seq before (the fan-out publishes in seq
+        # order) resumes after any id older than this one: Nchan sends its
+        # first message, this one.
+        _record(slug, seq - 1, _id_before(message_id), fresh=True)
+    _record(slug, seq, message_id)
 
 
 def resync(slug: str, seq: int) -> str:
@@ -188,6 +195,11 @@ def _id_key(message_id: str) -> tuple[int, int]:
 
 def _id_time(message_id: str) -> int:
     return _id_key(message_id)[0]
+
+
+def _id_before(message_id: str) -> str:
+    """An id older than ``message_id`` and than anything after it."""
+    return f"{_id_time(message_id) - 1}:0"
 
 
 def heartbeat() -> None:

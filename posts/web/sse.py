@@ -5,6 +5,7 @@ the hand-off of a resumed reader to Nchan. See docs/events.md#the-sse-endpoint."
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import quote
@@ -21,6 +22,8 @@ from posts.delivery import channel, nchan
 from posts.delivery.frames import format_message
 from posts.domain.models import Blog, Event
 from posts.web import caching
+
+log = logging.getLogger(__name__)
 
 REPLAY_BATCH = 500
 # A reader ahead of Nchan (it read a seq the fan-out has not yet published
@@ -225,6 +228,8 @@ async def live_events(request, slug: str):
             # seq is not (a publish landed just now): the database knows.
             latest = await _latest_seq_async(blog_id)
         replay_only = target is None and last_seq < latest
+        if not replay_only:
+            log.warning("sse: a resume of %s after %s stays on the app (%r)", slug, last_id, target)
     # The desk listens with ?desk=1 so editors' reader counts are readers only.
     counted = request.GET.get("desk") != "1"
     stream = _Stream(
