@@ -219,7 +219,15 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
             raise RuntimeError(f"fault readers did not start: {ready}")
         desk.start()
         time.sleep(plan.fault_gap)
-        calm_until = time.time()  # the writes before any kill: the baseline
+        calm_until = time.time()  # the writes before the cut: the baseline
+        # Every reader cut at once (a push tier's outage, a network blip):
+        # they resume with Last-Event-ID and must end on Nchan; the desk's
+        # publish p99 must be back under 100 ms within 10 s. First, so that
+        # no fault's own aftermath is counted in it.
+        cut_at = time.time()
+        client.stdin.write("CUT\n")
+        client.stdin.flush()
+        time.sleep(max(15.0, plan.fault_gap))
         for name in ("app-0", "celery-worker", "celery-beat", "nginx worker", "redis"):
             if name == "nginx worker":
                 recoveries[name] = _kill_nginx_worker(run_dir)
@@ -229,12 +237,6 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
                 recoveries[name] = _wait_restarted(profile, name, pid)
             print(f"  kill -9 {name}: running again after {recoveries[name]:.1f} s", flush=True)
             time.sleep(plan.fault_gap)
-        # Every reader cut at once (a push tier's outage, a network blip):
-        # they resume with Last-Event-ID and must end on Nchan.
-        cut_at = time.time()
-        client.stdin.write("CUT\n")
-        client.stdin.flush()
-        time.sleep(max(15.0, plan.fault_gap))
     finally:
         desk.finish()
         time.sleep(3)  # the last events reach every reader
@@ -262,7 +264,7 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
         "readers": readers, "events": len(expected), "lost": lost, "duplicated": duplicated,
         "out_of_order": disorder, "reader_non_200": non_200, "write_5xx": desk.server_errors,
         "write_retries": desk.retries, "write_keys_in_flight": desk.in_flight, "recovery_s": recoveries, "on_nchan": on_nchan,
-        "publish_p99_before_any_kill_ms": p99_before, "publish_p99_10s_after_cut_ms": p99_after, "publish_p99_ms_by_second_after_cut": by_second,
+        "publish_p99_before_cut_ms": p99_before, "publish_p99_10s_after_cut_ms": p99_after, "publish_p99_ms_by_second_after_cut": by_second,
         "publish_p99_under_100ms_from_s": recovered, "memory_mib_before": memory_before,
         "memory_mib_after": memory_after,
     }
@@ -283,7 +285,7 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
         p99_after < 100,
     )
     report.add(
-        "drill: publish p99 before any kill (this machine's baseline now)", f"{p99_before:.0f} ms",
+        "drill: publish p99 before the cut (this machine's baseline now)", f"{p99_before:.0f} ms",
         "(reported)",
     )
     report.add(
