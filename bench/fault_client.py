@@ -48,7 +48,10 @@ class Reader:
         reader, self.writer = await asyncio.open_connection(self.host, self.port)
         last = f"Last-Event-ID: {self.seqs[-1]}\r\n" if self.seqs else ""
         self.writer.write(
-            f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: text/event-stream\r\n{last}\r\n".encode()
+            # Connection: close: a stream the server ends (a replay before
+            # the hand-off) ends the connection, as for a browser.
+            f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: text/event-stream\r\n"
+            f"Connection: close\r\n{last}\r\n".encode()
         )
         head = await reader.readuntil(b"\r\n\r\n")
         status = head.split(b" ", 2)[1].decode()
@@ -96,7 +99,8 @@ async def main_async(url: str, count: int, last_event_id: int) -> list[dict]:
     parts = urlsplit(url)
     if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise SystemExit("fault_client only talks to loopback addresses")
-    path = f"{parts.path}?last_event_id={last_event_id}"
+    # A negative id: fresh streams (as the page opens them), no resume point.
+    path = f"{parts.path}?last_event_id={last_event_id}" if last_event_id >= 0 else parts.path
     readers = [Reader(parts.hostname, parts.port or 80, path) for _ in range(count)]
     stopping = asyncio.Event()
     tasks = []

@@ -55,6 +55,7 @@ from pathlib import Path
 from deploy.profile import ROOT, BackgroundProfile, Options, local_postgres
 
 from .faults import phase_faults
+from .soak import phase_soak
 
 BENCH_DIR = Path(__file__).resolve().parent
 PER_CLIENT = 2500  # SSE connections per client process
@@ -77,13 +78,16 @@ class Plan:
     fault_gap: float = 5.0
     cluster_readers: int = 20000
     cluster_publish_seconds: int = 10
+    soak_readers: int = 1000
+    soak_seconds: float = 180
 
     @classmethod
     def ci(cls) -> Plan:
         return cls(
             sizes=(50, 1000), wrk_seconds=1, wrk_rounds=2, wrk_connections=32, sse_counts=(100, 1000), latency_probes=3,
             api_posts=20, partners=100, cold_iterations=10, retention_deliveries=2_000, deadline=180,
-            fault_readers=100, fault_gap=2.0, cluster_readers=400, cluster_publish_seconds=2,
+            fault_readers=100, fault_gap=2.0, cluster_readers=400, cluster_publish_seconds=2, soak_readers=100,
+            soak_seconds=20,
         )
 
 
@@ -675,14 +679,14 @@ def main(argv: list[str] | None = None) -> int:
         "BENCH_SQLITE_PATH", ROOT / ".run" / "bench.sqlite3")), help="the cold reads' SQLite database")
     parser.add_argument("--results", type=Path, default=None, help="default: bench/RESULTS.md (full run only)")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="phases: cached cold sse webhooks faults retention drill cluster")
+                        help="phases: cached cold sse webhooks soak faults retention drill cluster")
     args = parser.parse_args(argv)
     plan = Plan.ci() if args.ci else Plan()
     if os.environ.get("BENCH_SSE_COUNTS"):  # e.g. 50000: the one-box ceiling on its own
         plan.sse_counts = tuple(int(n) for n in os.environ["BENCH_SSE_COUNTS"].split(","))
     if os.environ.get("BENCH_API_POSTS"):  # publishes timed while the most readers listen
         plan.api_posts = int(os.environ["BENCH_API_POSTS"])
-    phases = set(args.only or ["cached", "cold", "sse", "webhooks", "faults", "retention", "drill", "cluster"])
+    phases = set(args.only or ["cached", "cold", "sse", "webhooks", "soak", "faults", "retention", "drill", "cluster"])
     started = time.time()
     report = Report()
     report.details["cpu reference ms"] = cpu_reference_ms()
@@ -736,8 +740,9 @@ def main(argv: list[str] | None = None) -> int:
         app_procs=args.app_procs,
         celery_concurrency=args.celery_concurrency, database_url=args.database_url, redis_url=args.redis_url,
         access_log=False, extra_env={"LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1", "LOG_LEVEL": "WARNING"},
-        # The drill kills the profile's Redis: one of its own, not the machine's.
-        own_redis_port=args.port + 3 if "faults" in phases else None,
+        # The drill kills the profile's Redis: one of its own, not the machine's
+        # (the soak measures its memory).
+        own_redis_port=args.port + 3 if phases & {"faults", "soak"} else None,
     )
     print(f"starting the production profile on {opts.base_url} (run dir {opts.run_dir}) ...", flush=True)
     with ExitStack() as stack:
@@ -753,6 +758,8 @@ def main(argv: list[str] | None = None) -> int:
             phase_sse(report, plan, base, opts.run_dir, seeded)
         if "webhooks" in phases:
             phase_webhooks(report, plan, base, opts.run_dir, seeded, args.partner_port)
+        if "soak" in phases:
+            phase_soak(report, plan, base, opts.run_dir, seeded, profile, python())
         if "faults" in phases:
             phase_faults(report, plan, base, opts.run_dir, seeded, profile, python())
     if "retention" in phases:

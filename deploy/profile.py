@@ -64,8 +64,9 @@ class Options:
     # A redis-server of the profile's own on this port (the fault drill
     # restarts it); REDIS_URL then points at it.
     own_redis_port: int | None = None
-    # Hand resumed SSE readers to Nchan (opt-in; see render_nginx_conf).
-    sse_handoff: bool = os.environ.get("LIVEBLOG_SSE_HANDOFF", "0") == "1"
+    # Hand resumed SSE readers to Nchan (deploy/README.md, "The resume
+    # hand-off"); LIVEBLOG_SSE_HANDOFF=0 leaves every resume on the app.
+    sse_handoff: bool = os.environ.get("LIVEBLOG_SSE_HANDOFF", "1") == "1"
 
     @property
     def base_url(self) -> str:
@@ -129,11 +130,10 @@ def render_nginx_conf(opts: Options) -> str:
         "PORT": str(opts.port),
         "PUB_PORT": str(opts.pub_port),
         "METRICS_PORT": str(opts.metrics_port),
-        # The resume hand-off to Nchan is opt-in: Debian's Nchan 1.3.6 aborts
-        # (spool_fetch_msg assertion) when two readers resume from a message id
-        # at once, so by default resumes stay on the app (deploy/README.md).
+        # Off (LIVEBLOG_SSE_HANDOFF=0, --no-sse-handoff), every resume stays
+        # on the app; on, it is handed to Nchan (deploy/README.md).
         "SSE_HANDOFF": "proxy_set_header X-Liveblog-Handoff /_nchan/;" if opts.sse_handoff
-        else "# resume hand-off to Nchan off (LIVEBLOG_SSE_HANDOFF=1 turns it on)",
+        else "# resume hand-off to Nchan off (LIVEBLOG_SSE_HANDOFF=0)",
         "STATIC_ROOT": str(ROOT / "staticfiles"),
         # The app's MEDIA_ROOT (liveblog/settings.py): the same default and variable.
         "MEDIA_ROOT": os.environ.get("MEDIA_ROOT") or str(ROOT / "media"),
@@ -544,8 +544,7 @@ class BackgroundProfile:
             argv.append("--generate-secrets")
         if o.own_redis_port:
             argv += ["--own-redis-port", str(o.own_redis_port)]
-        if o.sse_handoff:
-            argv.append("--sse-handoff")
+        argv.append("--sse-handoff" if o.sse_handoff else "--no-sse-handoff")
         for key, value in o.extra_env.items():
             argv += ["--env", f"{key}={value}"]
         o.run_dir.mkdir(parents=True, exist_ok=True)
@@ -602,8 +601,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--generate-secrets", action="store_true",
                    help="throwaway SECRET_KEY and VAPID pair in the run dir when the environment has none")
     p.add_argument("--own-redis-port", type=int, default=None, help="run a redis-server of its own on this port")
-    p.add_argument("--sse-handoff", action="store_true", default=Options.sse_handoff,
-                   help="hand resumed SSE readers to Nchan (opt-in: Nchan 1.3.6 aborts on concurrent resumes)")
+    p.add_argument("--sse-handoff", action=argparse.BooleanOptionalAction, default=Options.sse_handoff,
+                   help="hand resumed SSE readers to Nchan (default; LIVEBLOG_SSE_HANDOFF=0 turns it off)")
     a = p.parse_args(argv)
     if a.host not in {"127.0.0.1", "localhost", "::1"}:
         p.error("this script runs the profile on loopback only; see deploy/README.md for more machines")

@@ -15,6 +15,12 @@ class AroundMiddleware:
     """Subclasses give ``before(request) -> state``, ``after(request,
     response, state) -> response`` and ``finish(state)`` (always run)."""
 
+    # Without these Django takes a middleware for sync-only and runs it (and
+    # what it wraps) through one thread per process: a storm of SSE resumes
+    # then queues every other request, writes included, behind it.
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response: Callable) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)

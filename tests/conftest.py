@@ -283,8 +283,6 @@ def production_profile():
         database_url=database_url,
         redis_url=redis_url,
         own_redis_port=redis_port,
-        # The hand-off is opt-in (Nchan 1.3.6 aborts on concurrent resumes from
-        # a message id): these tests prove the mechanism with one reader at a time.
         sse_handoff=True,
         extra_env={
             "LIVEBLOG_SSE_HEARTBEAT_SECONDS": "1",
@@ -292,7 +290,8 @@ def production_profile():
             "CACHE_KEY_PREFIX": "e2e",
         },
     )
-    with BackgroundProfile(opts) as profile:
+    # Migrations and five processes starting on a shared, loaded machine.
+    with BackgroundProfile(opts, timeout=240) as profile:
         env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, CACHE_KEY_PREFIX="e2e")
         env.pop("DJANGO_SETTINGS_MODULE", None)
         profile.token = subprocess.run(

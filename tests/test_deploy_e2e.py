@@ -429,3 +429,162 @@ def test_while_the_app_restarts_readers_get_200_and_writes_a_json_503(prod, live
         time.sleep(0.1)
     assert 503 in seen_writes and seen_writes[-1] == 201, seen_writes
     _wait_running(prod, apps, not_pids=before)
+
+
+# --- The resume hand-off under concurrency (issues 17 and 18) ------------------------------
+
+
+async def _resume(port: int, path: str, last: int, until: int, deadline: float) -> dict:
+    """One EventSource-like reader resuming after ``last`` (the header form):
+    reconnects after a stream ends, as a browser does after ``retry:``, with
+    the last seq it has, until it holds ``until`` on a stream Nchan holds.
+    Every seq and status is kept."""
+    import asyncio
+
+    seqs: list[int] = []
+    statuses: list[int] = []
+    engine = ""
+    retry = 0.1
+
+    def done() -> bool:
+        return (seqs[-1] if seqs else last) >= until and engine == "nchan"
+
+    while not done() and time.monotonic() < deadline:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nConnection: close\r\n"
+            f"Last-Event-ID: {seqs[-1] if seqs else last}\r\n\r\n"
+        )
+        writer.write(head.encode())
+        try:
+            headers = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+            statuses.append(int(headers.split(b" ", 2)[1]))
+            engine = "nchan" if b"X-Push-Engine: nchan" in headers else "app"
+            buffer = b""
+            while not done():
+                chunk = await asyncio.wait_for(reader.read(65536), timeout=max(0.1, deadline - time.monotonic()))
+                if not chunk:
+                    break
+                buffer += chunk
+                *blocks, buffer = buffer.split(b"\n\n")
+                for block in blocks:
+                    if m := re.search(rb"^retry: (\d+)$", block, re.M):
+                        retry = int(m.group(1)) / 1000
+                    if m := re.search(rb"^id: (\d+)$", block, re.M):
+                        seqs.append(int(m.group(1)))
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
+            statuses.append(0)
+        finally:
+            writer.close()
+        if not done():
+            await asyncio.sleep(retry)
+    return {"last": last, "seqs": seqs, "statuses": statuses, "engine": engine}
+
+
+def _resume_storm(prod, slug: str, starts: list[int], publishes: int, delay: float = 0.0) -> tuple[list[dict], int]:
+    """Every reader of ``starts`` resumes at once while ``publishes`` entries
+    are published, from ``delay`` seconds on (the first ones land during the
+    hand-off)."""
+    import asyncio
+
+    async def storm() -> tuple[list[dict], int]:
+        def publish_all() -> None:
+            time.sleep(delay)
+            for i in range(publishes):
+                status, _, data = request(prod, "POST", f"/api/blogs/{slug}/entries", {"body": f"Storm {i}"}, auth=True)
+                assert status == 201, data
+                time.sleep(0.05)
+
+        publisher = asyncio.get_running_loop().run_in_executor(None, publish_all)
+        deadline = time.monotonic() + 60
+        # Readers stop at the seq the last publish will have; known once it is done.
+        until = max(starts) + publishes
+        readers = [_resume(prod.port, f"/live/{slug}/events", start, until, deadline) for start in starts]
+        results = await asyncio.gather(*readers)
+        await publisher
+        return list(results), until
+
+    # A loop of its own in a thread of its own: a browser test's loop may
+    # be running on this one.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, storm()).result()
+
+
+def _nginx_workers(master: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(master), "-f", "worker process"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _nginx_aborts(prod) -> list[str]:
+    log = (prod.run_dir / "logs" / "nginx-error.log").read_text(errors="replace")
+    return [line for line in log.splitlines() if "Assertion" in line or re.search(r"exited on signal (6|11)", line)]
+
+
+def _check_storm(results: list[dict], until: int) -> None:
+    for r in results:
+        assert r["seqs"] == list(range(r["last"] + 1, until + 1)), (r["last"], r["seqs"], r["statuses"])
+        assert set(r["statuses"]) == {200}, r["statuses"]
+        assert r["engine"] == "nchan", r
+
+
+def test_fifty_readers_resuming_at_once_crash_no_nchan_worker_and_miss_nothing(prod):
+    """Debian's Nchan 1.3.6 aborts a worker when readers resume at once from
+    a message id it no longer holds. The hand-off only hands over ids Nchan
+    holds: 50 readers resume together (from the latest seq and a few behind)
+    while entries are published, then again after every nginx worker was
+    killed (Nchan lost every channel: the hand-off resyncs). Each gets every
+    seq after its own once, in order, ends on Nchan, and no worker aborts."""
+    slug = f"storm-{uuid.uuid4().hex[:8]}"
+    status, _, data = request(prod, "POST", "/api/blogs", {"title": "Storm", "slug": slug, "status": "live"}, auth=True)
+    assert status == 201, data
+    for i in range(4):
+        assert request(prod, "POST", f"/api/blogs/{slug}/entries", {"body": f"Before {i}"}, auth=True)[0] == 201
+    latest = seq_above(prod, slug, 4)
+    aborts_before = len(_nginx_aborts(prod))
+
+    starts = [latest - (n % 3) for n in range(50)]
+    results, until = _resume_storm(prod, slug, starts, publishes=6)
+    _check_storm(results, until)
+
+    # Every nginx worker killed: the master starts new ones, and the channels
+    # the old ones owned (messages included) are gone. The readers resume at
+    # once, as the killed workers' own readers would, before anything new is
+    # published: the recorded ids name messages Nchan no longer holds.
+    master = int((prod.run_dir / "nginx.pid").read_text())
+    workers = _nginx_workers(master)
+    assert workers
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while len(set(_nginx_workers(master)) - set(workers)) < len(workers):
+        assert time.monotonic() < deadline, "nginx did not replace its workers"
+        time.sleep(0.02)
+    latest = until
+    starts = [latest] * 40 + [latest - 1] * 10
+    results, until = _resume_storm(prod, slug, starts, publishes=4, delay=0.5)
+    _check_storm(results, until)
+
+    assert _nginx_aborts(prod)[aborts_before:] == []
+
+
+def test_streams_naming_a_message_id_nchan_would_read_never_reach_nchan(prod, live_blog):
+    """Nchan also reads a message id from If-None-Match / If-Modified-Since:
+    sent at once with several ids, they abort its workers (a remote denial of
+    service). nginx sends such streams to the app, which never hands them over."""
+    import concurrent.futures
+
+    aborts_before = len(_nginx_aborts(prod))
+
+    def open_stream(n: int) -> tuple[int, str]:
+        header = {"If-None-Match": f"{n + 1}:0"} if n % 2 else {"If-Modified-Since": "Thu, 01 Jan 2026 00:00:00 GMT"}
+        stream = Stream(prod.port, f"/live/{live_blog}/events", headers=header)
+        stream.close()
+        return stream.status, stream.headers.get("x-push-engine", "app")
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(open_stream, range(40)))
+    assert answers == [(200, "app")] * 40
+    time.sleep(0.5)
+    assert _nginx_aborts(prod)[aborts_before:] == []

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -20,6 +20,7 @@ import orjson
 from django.conf import settings
 
 from . import nchan
+from .cache import CACHE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +364,35 @@ def publish(slug: str, message: dict) -> None:
     # --- Production profile: also to nginx's Nchan (posts/nchan.py; no-op
     # unless LIVEBLOG_NCHAN_PUBLISH_URL is set).
     nchan.publish(slug, message)
+
+
+def order_key(blog_id: int, created: float) -> str:
+    """The key of a blog's channel lock. Its creation time is part of it: a
+    test database that hands an id out again (SQLite rolls its sequence back)
+    never inherits another blog's seq."""
+    return f"{blog_id}.{created:.6f}"
+
+
+def resync_nchan(key: str, slug: str, last_confirmed: Callable[[], int]) -> bool:
+    """Give Nchan a message to resume ``slug``'s readers after when it holds
+    none of the recorded ones (:data:`nchan.STALE`): under the blog's channel
+    lock (``key``), so no event is published meanwhile, a comment is published
+    and recorded as following the last seq handed over. When Redis lost that
+    seq, it is ``last_confirmed()`` (the highest fanned-out seq), as the
+    fan-out itself would take it. False when Nchan cannot be reached."""
+    if not nchan.enabled():
+        return False
+    try:
+        with in_order(key) as handed:
+            if handed.seq is None:
+                handed.seq = last_confirmed()
+            # Another reader's resync (or a publish) may have come first.
+            if not isinstance(nchan.resume_after(slug, handed.seq), str):
+                nchan.resync(slug, handed.seq)
+    except (OSError, TimeoutError, *CACHE_ERRORS) as exc:
+        log.warning("nchan: could not resync %s: %s", slug, exc)
+        return False
+    return True
 
 
 def in_order(key: str):

@@ -101,9 +101,7 @@ def publish_live(event: Event) -> None:
     already have).
     """
     blog = event.blog
-    # The blog's id and creation time: a test database that hands an id out
-    # again (SQLite rolls its sequence back) never inherits another's seq.
-    with channel.in_order(f"{blog.pk}.{blog.created_at.timestamp():.6f}") as handed:
+    with channel.in_order(channel.order_key(blog.pk, blog.created_at.timestamp())) as handed:
         if handed.seq is None:
             handed.seq = (
                 Event.objects.filter(blog_id=blog.pk, seq__lt=event.seq, fanned_out_at__isnull=False)

@@ -1,6 +1,7 @@
 """Publishing each event's SSE frame to nginx's Nchan (production profile),
-recording Nchan's message id per seq for the resume hand-off, and reading
-Nchan's reader counts. See docs/events.md#nchan."""
+recording Nchan's message id per seq for the resume hand-off (and checking
+Nchan still holds it before a reader is handed over), and reading Nchan's
+reader counts. See docs/events.md#nchan and deploy/README.md."""
 
 from __future__ import annotations
 
@@ -38,13 +39,37 @@ def frame(message: dict, retry_ms: int | None = None) -> bytes:
 
 
 # What Nchan keeps of a blog's channel (deploy/nginx.conf.template: 64
-# messages, 10 s); the hand-off serves from it only what is younger than
+# messages, 300 s); the hand-off serves from it only what is younger than
 # HANDOFF_WINDOW and fewer than HANDOFF_MESSAGES, well inside both limits.
 HANDOFF_WINDOW = 5.0
 HANDOFF_MESSAGES = 32
 # (seq, Nchan message id) pairs kept per blog, newest last.
 RECORD_LENGTH = HANDOFF_MESSAGES + 1
 RECORD_TTL = 7 * 86400
+# nchan_message_timeout of the blogs' channels. A message id is handed to
+# Nchan only while its message is younger than KEEP_TRUSTED: Debian's Nchan
+# 1.3.6 aborts a worker when readers resume from an id it no longer holds
+# (deploy/README.md, "The resume hand-off").
+KEEP_SECONDS = 300
+KEEP_TRUSTED = KEEP_SECONDS - 30
+# Nchan was seen holding a blog's latest message this recently (per process):
+# resumes within it are handed over without asking again.
+HELD_CACHE_SECONDS = 1.0
+RESYNC_COMMENT = b": resume\n"
+
+
+class _Stale:
+    """:func:`resume_after`'s answer when Nchan does not hold the blog's latest
+    recorded message (it expired, nginx restarted, the worker that owned the
+    channel died, or nothing is recorded): :func:`posts.delivery.channel.resync_nchan`
+    gives Nchan a message to resume after."""
+
+    def __repr__(self) -> str:
+        return "STALE"
+
+
+STALE = _Stale()
+_held: dict[str, tuple[str, float]] = {}
 
 
 def record_key(slug: str) -> str:
@@ -70,19 +95,30 @@ def publish(slug: str, message: dict) -> None:
         before = last_message_id(slug)
     except OSError:
         before = _UNKNOWN  # then a failed publish is retried blind
+    held = 0
     for attempt in (1, 2):
         try:
-            message_id = post(slug, body, retry=False)
+            message_id, held = post(slug, body, retry=False)
             break
         except OSError:
             message_id = _landed(slug, before)
             if message_id:
                 log.warning("nchan: a failed publish of %s#%s had gone out; not sent again", slug, message["seq"])
+                held = 0  # how many the channel holds is unknown: keep the records
                 break
             if attempt == 2:
                 raise
-    if message_id:
-        _record(slug, int(message["seq"]), message_id)
+    if not message_id:
+        return
+    seq = int(message["seq"])
+    if held == 1:
+        # Nchan holds only this message: what it held before expired or was
+        # lost (a restart, a dead worker), so older records no longer resume.
+        # A reader holding the seq before (the fan-out publishes in seq
+        # order) resumes after any id older than this one: Nchan sends its
+        # first message, this one.
+        _record(slug, seq - 1, _id_before(message_id), fresh=True)
+    _record(slug, seq, message_id)
 
 
 _UNKNOWN = "?"
@@ -92,24 +128,10 @@ def last_message_id(channel: str) -> str | None:
     """Nchan's id of the last message published to ``channel`` (None when
     nothing was); kept even when Nchan keeps no messages (buffer length 0).
     Raises :class:`OSError` when Nchan cannot be asked."""
-    base = urlsplit(settings.LIVEBLOG_NCHAN_PUBLISH_URL)
-    conn = http.client.HTTPConnection(base.hostname, base.port or 80, timeout=5)
-    try:
-        conn.request("GET", f"{base.path.rstrip('/')}/{quote(channel, safe='')}", headers={"Accept": "text/json"})
-        response = conn.getresponse()
-        body = response.read()
-    except http.client.HTTPException as exc:
-        raise OSError(f"Nchan's channel info for {channel}: {exc}") from exc
-    finally:
-        conn.close()
-    if response.status == 404:
+    info = channel_info(channel)
+    if info is None:
         return None
-    if response.status != 200:
-        raise OSError(f"Nchan's channel info for {channel}: HTTP {response.status}")
-    try:
-        return str(json.loads(body).get("last_message_id") or "") or None
-    except ValueError as exc:
-        raise OSError(f"Nchan's channel info for {channel} is not JSON") from exc
+    return str(info.get("last_message_id") or "") or None
 
 
 def _landed(slug: str, before: str | None) -> str | None:
@@ -123,11 +145,24 @@ def _landed(slug: str, before: str | None) -> str | None:
     return after if after and after != before else None
 
 
-def _record(slug: str, seq: int, message_id: str) -> None:
+def resync(slug: str, seq: int) -> str:
+    """Publish a comment to ``slug``'s Nchan readers and record its id as the
+    point to resume after for a reader holding ``seq``, forgetting older
+    records. Only under the blog's channel lock with ``seq`` the last seq
+    handed to Nchan (:func:`posts.delivery.channel.resync_nchan`): the next
+    message Nchan gets after the comment is then ``seq + 1``."""
+    message_id, _held_count = post(slug, RESYNC_COMMENT)
+    if not message_id:
+        raise OSError(f"Nchan gave no message id for the resync of {slug}")
+    _record(slug, seq, message_id, fresh=True)
+    return message_id
+
+
+def _record(slug: str, seq: int, message_id: str, *, fresh: bool = False) -> None:
     """Never fails the publish: without a record the hand-off replays from
     the event log instead."""
     try:
-        records = cache.get(record_key(slug)) or []
+        records = [] if fresh else cache.get(record_key(slug)) or []
         if records and seq <= records[-1][0]:
             records = []  # a new blog under a used slug starts again at seq 1
         records = [*records, (seq, message_id)][-RECORD_LENGTH:]
@@ -136,67 +171,130 @@ def _record(slug: str, seq: int, message_id: str) -> None:
         log.warning("nchan: could not record message %s of %s#%s", message_id, slug, seq)
 
 
-def resume_after(slug: str, seq: int) -> str | int | None:
+def resume_after(slug: str, seq: int) -> str | int | _Stale | None:
     """Where Nchan can resume a reader that holds every event up to ``seq``.
 
-    A message id (``<time>:<tag>``): Nchan sends what it published after it,
-    then live. An int: Nchan has published only up to that seq so far (the
-    reader is ahead of it; ask again shortly). None: Nchan cannot fill the
-    gap (what is missing is older than its buffer, or nothing is recorded):
-    replay from the event log first.
+    A message id (``<time>:<tag>``) that Nchan holds: it sends what it
+    published after it, then live. An int: ask again shortly (the reader is
+    ahead of what Nchan has been given, or Nchan has a message not yet
+    recorded). :data:`STALE`: Nchan does not hold the blog's latest recorded
+    message; resync first. None: Nchan cannot fill the gap (what is missing
+    is older than the hand-off serves from it): replay from the event log.
     """
     try:
         records = cache.get(record_key(slug)) or []
     except CACHE_ERRORS:
         return None
     if not records:
-        return None
-    latest = records[-1][0]
+        return STALE
+    latest, latest_id = records[-1]
     if seq > latest:
         return latest
     now = time.time()
+    if now - _id_time(latest_id) > KEEP_TRUSTED:
+        return STALE
     for index, (recorded, message_id) in enumerate(records):
         if recorded != seq:
             continue
-        if recorded == latest:
-            return message_id
-        # The oldest message Nchan must still hold: the one after ``seq``.
-        following = records[index + 1][1]
-        young = now - int(following.split(":", 1)[0]) < HANDOFF_WINDOW
-        return message_id if young and latest - seq < HANDOFF_MESSAGES else None
+        if recorded != latest:
+            # The oldest message Nchan must still send: the one after ``seq``.
+            following = records[index + 1][1]
+            young = now - _id_time(following) < HANDOFF_WINDOW
+            if not young or latest - seq >= HANDOFF_MESSAGES:
+                return None
+        held = holds(slug, latest_id)
+        if held is None:
+            return latest
+        return message_id if held else STALE
     return None
+
+
+def holds(slug: str, message_id: str) -> bool | None:
+    """Does Nchan hold ``message_id`` as ``slug``'s latest message? None: it
+    has a newer one (the fan-out is recording it). One request to the
+    publisher, remembered for HELD_CACHE_SECONDS in this process."""
+    seen = _held.get(slug)
+    if seen is not None and seen[0] == message_id and time.monotonic() - seen[1] < HELD_CACHE_SECONDS:
+        return True
+    try:
+        info = channel_info(slug)
+    except (OSError, http.client.HTTPException, ValueError):
+        return False
+    last = str(info.get("last_message_id") or "") if info else ""
+    if last == message_id and int(info.get("messages") or 0) > 0:
+        if len(_held) > 1024:
+            _held.clear()
+        _held[slug] = (message_id, time.monotonic())
+        return True
+    if last and _id_key(last) > _id_key(message_id):
+        return None
+    return False
+
+
+def _id_key(message_id: str) -> tuple[int, int]:
+    when, _, tag = message_id.partition(":")
+    try:
+        return int(when), int(tag.strip("[]") or 0)
+    except ValueError:
+        return 0, 0
+
+
+def _id_time(message_id: str) -> int:
+    return _id_key(message_id)[0]
+
+
+def _id_before(message_id: str) -> str:
+    """An id older than ``message_id`` and than anything after it."""
+    return f"{_id_time(message_id) - 1}:0"
 
 
 def heartbeat() -> None:
     post(HEARTBEAT_CHANNEL, b": heartbeat\n")
 
 
-def post(channel: str, body: bytes, *, retry: bool = True) -> str:
-    """Publish ``body`` to ``channel``; Nchan's id for the message. With
-    ``retry``, a failure is retried once on a fresh connection (a kept-alive
-    one the server had closed), which may send it twice: :func:`publish`
-    checks instead."""
+def post(channel: str, body: bytes, *, retry: bool = True) -> tuple[str, int]:
+    """Publish ``body`` to ``channel``: Nchan's id for the message and how
+    many messages the channel now holds. With ``retry``, a failure is retried
+    once on a fresh connection (a kept-alive one the server had closed),
+    which may send it twice: :func:`publish` checks instead."""
+    reply = _request("POST", channel, body, retry=retry)
+    if reply is None:
+        raise OSError(f"Nchan has no channel {channel} after a publish")
+    return str(reply.get("last_message_id") or ""), int(reply.get("messages") or 0)
+
+
+def channel_info(channel: str) -> dict | None:
+    """Nchan's answer about ``channel`` (``messages``, ``subscribers``,
+    ``last_message_id``), None when it has no such channel."""
+    return _request("GET", channel)
+
+
+def _request(method: str, channel: str, body: bytes | None = None, *, retry: bool = True) -> dict | None:
     base = urlsplit(settings.LIVEBLOG_NCHAN_PUBLISH_URL)
     path = f"{base.path.rstrip('/')}/{quote(channel, safe='')}"
-    headers = {"Content-Type": "text/event-stream", "Accept": "text/json"}
+    headers = {"Accept": "text/json"}
+    if body is not None:
+        headers["Content-Type"] = "text/event-stream"
     for attempt in (1, 2):
         conn = _connection(base.hostname, base.port or 80)
         try:
-            conn.request("POST", path, body=body, headers=headers)
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             reply = response.read()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             _local.conn = None
             if attempt == 2 or not retry:
-                raise OSError(f"Nchan publish to {channel} failed: {exc}") from exc
+                raise OSError(f"Nchan {method} of {channel} failed: {exc}") from exc
             continue
+        if response.status == 404:
+            return None
         if response.status >= 300:
-            raise OSError(f"Nchan refused the publish to {channel}: HTTP {response.status}")
+            raise OSError(f"Nchan refused the {method} of {channel}: HTTP {response.status}")
         try:
-            return str(json.loads(reply).get("last_message_id") or "")
+            return json.loads(reply)
         except ValueError:
-            return ""
+            return {}
     raise AssertionError("unreachable")
 
 
@@ -213,16 +311,11 @@ def reader_count(slug: str) -> int:
     cannot be asked: a count is informative, never fatal)."""
     if not enabled():
         return 0
-    base = urlsplit(settings.LIVEBLOG_NCHAN_PUBLISH_URL)
-    conn = _connection(base.hostname, base.port or 80)
     try:
-        conn.request("GET", f"{base.path.rstrip('/')}/{quote(slug, safe='')}", headers={"Accept": "text/json"})
-        response = conn.getresponse()
-        body = response.read()
-        if response.status != 200:
-            return 0
-        return int(json.loads(body).get("subscribers", 0))
-    except (OSError, http.client.HTTPException, ValueError):
-        conn.close()
-        _local.conn = None
+        info = channel_info(slug)
+    except (OSError, http.client.HTTPException):
+        return 0
+    try:
+        return int((info or {}).get("subscribers", 0))
+    except (TypeError, ValueError):
         return 0

@@ -8,6 +8,7 @@ See docs/events.md#the-sse-endpoint."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import quote
@@ -15,6 +16,7 @@ from urllib.parse import quote
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection as db_connection
+from django.db.models import Max
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -23,6 +25,8 @@ from posts.delivery import channel, nchan, pushmode
 from posts.delivery.frames import format_message, format_pace
 from posts.domain.models import Blog, Event
 from posts.web import caching
+
+log = logging.getLogger(__name__)
 
 REPLAY_BATCH = 500
 # A reader ahead of Nchan (it read a seq the fan-out has not yet published
@@ -65,22 +69,25 @@ def _closing_connection(func):
     return sync_to_async(wrapper, thread_sensitive=False)
 
 
-def _blog_state(slug: str) -> tuple[int, str, int] | None:
-    """``(blog id, status, latest seq)`` without a query in the common case:
-    id and status are cached briefly, the seq is the read side's (kept fresh
-    by the fan-out's invalidation)."""
+def _blog_state(slug: str) -> tuple[int, str, int, float] | None:
+    """``(blog id, status, latest seq, creation time)`` without a query in the
+    common case: id, status and creation time are cached briefly, the seq is
+    the read side's (kept fresh by the fan-out's invalidation)."""
     key = cache_versions.blog_state_key(slug)
     row = caching.cache_get(key)  # tolerates a lost Redis
-    if row is None:
+    if row is None or len(row) not in (0, 3):
         found = (
-            Blog.objects.filter(slug=slug).exclude(status=Blog.Status.DRAFT).values_list("pk", "status").first()
+            Blog.objects.filter(slug=slug)
+            .exclude(status=Blog.Status.DRAFT)
+            .values_list("pk", "status", "created_at")
+            .first()
         )
-        row = list(found) if found else []
+        row = [found[0], found[1], found[2].timestamp()] if found else []
         caching.cache_set(key, row, cache_versions.BLOG_STATE_TTL)
     if not row:
         return None
     seq = caching.current_seq(slug)
-    return row[0], row[1], seq or 0
+    return row[0], row[1], seq or 0, row[2]
 
 
 def _events_after(blog_id: int, seq: int) -> list[dict]:
@@ -94,6 +101,17 @@ def _events_after(blog_id: int, seq: int) -> list[dict]:
 
 def _latest_seq(blog_id: int) -> int:
     return Blog.objects.filter(pk=blog_id).values_list("last_seq", flat=True).first() or 0
+
+
+def _resync_nchan(order_key: str, slug: str, blog_id: int) -> bool:
+    def last_confirmed() -> int:
+        # Redis lost the last seq handed to Nchan: the fan-out's own start.
+        return (
+            Event.objects.filter(blog_id=blog_id, fanned_out_at__isnull=False).aggregate(last=Max("seq"))["last"]
+            or 0
+        )
+
+    return channel.resync_nchan(order_key, slug, last_confirmed)
 
 
 _blog_state_async = _closing_connection(_blog_state)
@@ -199,7 +217,7 @@ async def live_events(request, slug: str):
     state = await _blog_state_async(slug)
     if state is None:
         raise Http404("No such live blog.")
-    blog_id, status, latest = state
+    blog_id, status, latest, created = state
     if last_id is not None and last_id > latest:
         # The reader is ahead of the cached seq (another process moved it on
         # just now) or guesses: the database knows (one query, rare).
@@ -219,8 +237,11 @@ async def live_events(request, slug: str):
         return response
     replay_only = False
     handoff = request.headers.get("X-Liveblog-Handoff")
-    if handoff and last_id is not None and not closed:
-        target = await _hand_off(slug, last_id)
+    # Nchan would read a message id from these (they survive the internal
+    # redirect) and fetch it, which it must never do for one it may not hold.
+    conditional = "If-None-Match" in request.headers or "If-Modified-Since" in request.headers
+    if handoff and last_id is not None and not closed and not conditional:
+        target = await _hand_off(slug, last_id, channel.order_key(blog_id, created), blog_id)
         if isinstance(target, str):
             # nginx keeps this Content-Type for what Nchan sends.
             response = HttpResponse(content_type="text/event-stream; charset=utf-8")
@@ -229,7 +250,13 @@ async def live_events(request, slug: str):
         # Nchan cannot fill the gap: replay it here, then the reader comes
         # back. With nothing missed (Nchan stuck or nothing recorded), the
         # app streams as without nginx.
+        if target is None and last_seq >= latest:
+            # Nchan's records are past the reader while this process's cached
+            # seq is not (a publish landed just now): the database knows.
+            latest = await _latest_seq_async(blog_id)
         replay_only = target is None and last_seq < latest
+        if not replay_only:
+            log.warning("sse: a resume of %s after %s stays on the app (%r)", slug, last_id, target)
     stream = _Stream(
         blog_id=blog_id,
         slug=slug,
@@ -246,13 +273,33 @@ async def live_events(request, slug: str):
 
 
 _resume_after_async = sync_to_async(nchan.resume_after, thread_sensitive=False)
+_resync_async = _closing_connection(_resync_nchan)
+_resyncs: dict[tuple[int, str], asyncio.Future] = {}
 
 
-async def _hand_off(slug: str, last_id: int) -> str | int | None:
+async def _resync(order_key: str, slug: str, blog_id: int) -> bool:
+    """One resync of ``slug`` at a time in this process: readers that all
+    resume at once (a cut, a restarted nginx) share it instead of each
+    waiting for the blog's channel lock in a thread of their own."""
+    key = (id(asyncio.get_running_loop()), slug)
+    running = _resyncs.get(key)
+    if running is None or running.done():
+        if len(_resyncs) > 1024:
+            for done in [k for k, future in _resyncs.items() if future.done()]:
+                del _resyncs[done]
+        running = _resyncs[key] = asyncio.ensure_future(_resync_async(order_key, slug, blog_id))
+    return await asyncio.shield(running)
+
+
+async def _hand_off(slug: str, last_id: int, order_key: str, blog_id: int) -> object:
     """Nchan's message id to resume ``last_id`` after (no database query),
     or why not: an int when Nchan stayed behind the reader, None when what
-    was missed is older than Nchan keeps (see :func:`nchan.resume_after`)."""
+    was missed is older than Nchan keeps, :data:`nchan.STALE` when Nchan holds
+    nothing to resume after and cannot be given it (see
+    :func:`nchan.resume_after`)."""
     target = await _resume_after_async(slug, last_id)
+    if target is nchan.STALE and await _resync(order_key, slug, blog_id):
+        target = await _resume_after_async(slug, last_id)
     # Ahead of Nchan (and maybe of this process's cached seq): the fan-out
     # has not published that far yet. A seq no event has (a client's guess)
     # waits too, then gets the app's stream, which knows better.
