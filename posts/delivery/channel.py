@@ -365,6 +365,13 @@ def publish(slug: str, message: dict) -> None:
     nchan.publish(slug, message)
 
 
+def publish_live(slug: str, message: dict) -> None:
+    """Send a live-only message (``poll.updated``, ``readers.now``: no seq,
+    outside the event log) to every open reader of ``slug``, both profiles."""
+    backend().publish(slug, message)
+    nchan.publish_live(slug, message)
+
+
 def in_order(key: str):
     """A context manager holding one blog's (``key``) channel lock and yielding its
     :class:`Handed` seq: the fan-out publishes every seq after it, in

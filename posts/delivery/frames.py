@@ -11,3 +11,9 @@ def format_message(message: dict) -> bytes:
         + orjson.dumps(message)
         + b"\n\n"
     )
+
+
+def format_live(message: dict) -> bytes:
+    """A live-only message (``poll.updated``, ``readers.now``): no ``id:``, so
+    a reader's resume point in the event log never moves."""
+    return f"event: {message['type']}\ndata: ".encode() + orjson.dumps(message) + b"\n\n"

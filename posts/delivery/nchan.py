@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from .cache import CACHE_ERRORS
-from .frames import format_message
+from .frames import format_live, format_message
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,20 @@ def resume_after(slug: str, seq: int) -> str | int | None:
         young = now - int(following.split(":", 1)[0]) < HANDOFF_WINDOW
         return message_id if young and latest - seq < HANDOFF_MESSAGES else None
     return None
+
+
+def live_channel(slug: str) -> str:
+    """The Nchan channel of a blog's live-only messages: every reader of the
+    blog subscribes to it too; it keeps nothing (deploy/nginx.conf.template)."""
+    return f"now.{slug}"
+
+
+def publish_live(slug: str, message: dict) -> None:
+    """Send a live-only message (no seq) to the blog's Nchan readers; no-op
+    when disabled. Kept out of the blog's own channel so its buffer (the
+    resume hand-off's) holds only the event log's messages."""
+    if enabled():
+        post(live_channel(slug), format_live(message)[:-1])
 
 
 def heartbeat() -> None:

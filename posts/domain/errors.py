@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
 
     # 400-415: the request itself
     BAD_REQUEST = "bad_request"
+    FORBIDDEN_ORIGIN = "forbidden_origin"
     UNAUTHORIZED = "unauthorized"
     NOT_ALLOWED = "not_allowed"
     NOT_FOUND = "not_found"
@@ -32,11 +33,16 @@ class ErrorCode(StrEnum):
     ENTRY_DELETED = "entry_deleted"
     NOT_A_DRAFT = "not_a_draft"
     IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight"
+    POLL_CLOSED = "poll_closed"
+    ALREADY_VOTED = "already_voted"
+    POLL_HAS_VOTES = "poll_has_votes"
     # 422: a value is wrong
     INVALID = "invalid"
     INVALID_CURSOR = "invalid_cursor"
     NOT_TEAM_MEMBER = "not_team_member"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    # 429: too many from one address
+    RATE_LIMITED = "rate_limited"
     # 5xx: ours, not the request's
     SERVER_ERROR = "server_error"
     UNAVAILABLE = "unavailable"
@@ -112,3 +118,10 @@ class IdempotencyKeyInFlight(Conflict):
     """The first request with this Idempotency-Key has not answered yet."""
 
     default_code = ErrorCode.IDEMPOTENCY_IN_FLIGHT
+
+
+class TooManyRequests(ServiceError):
+    """Too many votes from one address for now (docs/polls.md)."""
+
+    status_code = 429
+    default_code = ErrorCode.RATE_LIMITED

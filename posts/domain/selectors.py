@@ -45,7 +45,11 @@ def _with_authors(qs: QuerySet[Entry]) -> QuerySet[Entry]:
     entry, which was a third of a feed's cache-miss time (bench/PROFILING.md).
     Callers start from ``blog.entries`` so every entry shares the one blog
     object instead of a join building fifty copies of it."""
-    return qs.prefetch_related(Prefetch("authors", queryset=_BYLINE_AUTHORS, to_attr="_byline"))
+    # Polls ride along (select_related; their options in one more query) so
+    # an entry's poll costs nothing per entry either.
+    return qs.select_related("poll").prefetch_related(
+        Prefetch("authors", queryset=_BYLINE_AUTHORS, to_attr="_byline"), "poll__options"
+    )
 
 
 def entry_with_byline(entry: Entry) -> Entry:
@@ -294,3 +298,34 @@ def desk_entry_or_404(*, blog: Blog, entry_id: int) -> Entry:
 
 def awaiting_approval_count(*, blog: Blog) -> int:
     return blog.entries.filter(status=Entry.Status.DRAFT, awaiting_approval=True).count()
+
+
+# --- Polls -------------------------------------------------------------------
+
+
+def public_poll(*, slug: str, poll_id: int):
+    """A poll readers can see (in a published entry of a public blog), with
+    its options, or None."""
+    from .models import Poll
+
+    return (
+        Poll.objects.select_related("entry__blog")
+        .prefetch_related("options")
+        .filter(pk=poll_id, entry__blog__slug=slug, entry__status=Entry.Status.PUBLISHED)
+        .exclude(entry__blog__status=Blog.Status.DRAFT)
+        .first()
+    )
+
+
+def poll_tallies(poll) -> dict[int, int]:
+    """Votes per option id as counted now (posts/domain/polls.py)."""
+    from .polls import running_totals
+
+    return running_totals(poll)
+
+
+def blogs_showing_reader_count() -> list[str]:
+    """Slugs of live blogs whose editors show "N reading now"."""
+    return list(
+        Blog.objects.filter(show_reader_count=True, status=Blog.Status.LIVE).values_list("slug", flat=True)
+    )

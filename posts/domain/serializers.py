@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.conf import settings
 
-from .models import Blog, Entry, Erasure
+from .models import Blog, Entry, Erasure, Poll
 
 
 def absolute_url(path: str) -> str:
@@ -39,6 +39,40 @@ def entry_dict(entry: Entry) -> dict:
         "version": entry.version,
         "url": absolute_url(f"/live/{entry.blog.slug}/entries/{entry.pk}/"),
         "fact_check": entry.fact_check,
+        "poll": poll_dict(poll) if (poll := entry.reader_poll) is not None else None,
+    }
+
+
+def poll_dict(poll: Poll, *, votes: dict[int, int] | None = None) -> dict:
+    """A poll as readers and partners see it. ``votes`` (option id → count)
+    defaults to the flushed counts: an entry's payload carries the tallies
+    as of its writing; live ones come from the poll endpoint and
+    ``poll.updated`` (docs/polls.md)."""
+    options = list(poll.options.all())
+    counts = votes if votes is not None else {o.pk: o.votes for o in options}
+    return {
+        "id": poll.pk,
+        "question": poll.question,
+        "options": [{"id": o.pk, "label": o.label, "votes": counts.get(o.pk, 0)} for o in options],
+        "total": sum(counts.get(o.pk, 0) for o in options),
+        "closes_at": iso(poll.closes_at),
+        "closed": poll.is_closed(),
+    }
+
+
+def poll_tally_dict(poll: Poll, *, votes: dict[int, int], slug: str) -> dict:
+    """The ``poll.updated`` live message: tallies only, no seq (docs/events.md)."""
+    options = list(poll.options.all())
+    return {
+        "type": "poll.updated",
+        "blog": slug,
+        "poll": {
+            "id": poll.pk,
+            "entry_id": poll.entry_id,
+            "options": [{"id": o.pk, "votes": votes.get(o.pk, 0)} for o in options],
+            "total": sum(votes.get(o.pk, 0) for o in options),
+            "closed": poll.is_closed(),
+        },
     }
 
 
@@ -62,6 +96,7 @@ def blog_dict(blog: Blog, *, pinned: Entry | None = None, key_events: list[Entry
         "coverage_start": iso(blog.coverage_start),
         "coverage_end": iso(blog.coverage_end),
         "language": blog.language,
+        "show_reader_count": blog.show_reader_count,
         "url": absolute_url(f"/live/{blog.slug}/"),
         "seq": blog.last_seq,
         "pinned": entry_dict(pinned) if pinned is not None else None,

@@ -19,3 +19,12 @@ def retention_task() -> dict:
     from posts.domain import retention
 
     return retention.run()
+
+
+@shared_task(ignore_result=True)
+def flush_polls_task() -> int:
+    """Write counted votes to the database, close polls whose time has come
+    and hand the changed tallies to delivery (docs/polls.md)."""
+    from posts.domain import services
+
+    return len(services.polls_flush())

@@ -39,6 +39,7 @@ from .people import (
     token_revoke,
     token_user,
 )
+from .polls import poll_close, poll_vote, polls_flush
 from .subscriptions import push_subscribe, push_unsubscribe
 from .takedown import entry_delete, entry_erase, tombstone
 
@@ -68,6 +69,9 @@ __all__ = [
     "entry_submit",
     "generate_secret",
     "hand_off",
+    "poll_close",
+    "poll_vote",
+    "polls_flush",
     "publish_due_entries",
     "push_subscribe",
     "push_unsubscribe",

@@ -35,6 +35,7 @@ from ._writing import (
 )
 from .blogs import blog_close, publish_closing
 from .outbox import UNSET, _Unset, entry_event, lock_blog, require
+from .polls import poll_attach
 
 
 @timed_service
@@ -53,6 +54,7 @@ def entry_create(
     submit: bool = False,
     fact_check: dict | None = None,
     published_at: datetime | None = None,
+    poll: dict | None = None,
 ) -> Entry:
     """Write an entry: published now, scheduled, or kept as a draft.
 
@@ -60,7 +62,8 @@ def entry_create(
     the editors' approval queue. Only those who may close write a closing
     note, and publishing one closes the blog. ``fact_check`` (``{claim,
     claimant, claim_url?, claim_date?, verdict}``) makes the entry a fact
-    check, its body the explanation. ``published_at`` (a past time) is for
+    check, its body the explanation. ``poll`` (``{question, options:
+    [label…], closes_at?}``) adds a reader poll (docs/polls.md). ``published_at`` (a past time) is for
     imports and the demo blog only; neither the API nor the desk offers it.
     """
     if published_at is not None and (status != Entry.Status.PUBLISHED or published_at > timezone.now()):
@@ -68,6 +71,8 @@ def entry_create(
     if kind == Entry.Kind.CLOSING:
         if fact_check is not None:
             raise Invalid("A closing note cannot carry a fact check.", field="fact_check")
+        if poll is not None:
+            raise Invalid("A closing note cannot carry a poll.", field="poll")
         require(permissions.can_close, user, blog, "Only editors can write a closing note.")
         if status == Entry.Status.PUBLISHED:
             return blog_close(blog=blog, user=user, body=body, headline=headline, authors=authors)
@@ -108,6 +113,8 @@ def entry_create(
             go_live(entry, user, published_at or timezone.now())
         entry.save()
         set_new_authors(entry, authors_for(authors, user, blog=blog))
+        if poll is not None:
+            poll_attach(entry, poll)
         snapshot(entry, user)
         if entry.is_published:
             entry_event(entry, Event.Type.ENTRY_PUBLISHED)
@@ -159,12 +166,15 @@ def entry_edit(
     publish_at: datetime | None | _Unset = UNSET,
     authors=UNSET,
     fact_check: dict | None | _Unset = UNSET,
+    poll: dict | None | _Unset = UNSET,
 ) -> Entry:
     """Change an entry, refusing a stale ``version`` with the current one.
 
     A headline, body or fact-check change after publication sets
     ``updated_at`` (the "Updated HH:MM" marker); the entry keeps its place
-    in the timeline. ``fact_check=None`` removes a fact check.
+    in the timeline. ``fact_check=None`` removes a fact check; ``poll``
+    adds or replaces the entry's poll (its options only until someone
+    votes), ``poll=None`` removes it.
     """
     with transaction.atomic():
         lock_blog(entry.blog)
@@ -199,6 +209,10 @@ def entry_edit(
                 if value != getattr(current, field):
                     content_changed = True
                     setattr(current, field, value)
+        if poll is not UNSET:
+            if poll is not None and current.kind == Entry.Kind.CLOSING:
+                raise Invalid("A closing note cannot carry a poll.", field="poll")
+            content_changed |= poll_attach(current, poll)
         changed |= content_changed
         if kind is not UNSET:
             kind = clean_kind(kind)

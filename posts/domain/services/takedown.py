@@ -9,7 +9,16 @@ from django.db.models import Q
 from liveblog.metrics import timed_service
 from posts.domain import permissions
 from posts.domain.errors import Conflict, ErrorCode, Invalid
-from posts.domain.models import Blog, Entry, EntryRevision, Erasure, Event, WebhookAttempt, WebhookDelivery
+from posts.domain.models import (
+    Blog,
+    Entry,
+    EntryRevision,
+    Erasure,
+    Event,
+    Poll,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from posts.domain.serializers import entry_dict
 from posts.domain.text import clean_text
 
@@ -119,6 +128,7 @@ def entry_erase(*, entry: Entry, user, reason: str) -> Erasure:
             claim="", claimant="", claim_url="", claim_date=None, verdict="", review_note="",
         )
         EntryRevision.objects.filter(entry=current).update(headline="", body="", fact_check=None)
+        Poll.objects.filter(entry=current).delete()  # its question and options are the entry's text
         tombstone_events(current)
         # A partner's error reply may quote what we sent it: every event that
         # carried the entry (now tombstones) and the blog's few blog.* events.

@@ -122,6 +122,7 @@ class BlogPatchIn(_Input):
     status: Literal["draft", "live"] = "live"
     coverage_start: datetime | None = None
     language: str = Field("", json_schema_extra={"maxLength": 35}, description="BCP 47 tag, e.g. 'en-GB'.")
+    show_reader_count: bool = Field(False, description='Show "N reading now" on the public page.')
 
 
 class BlogCloseIn(_Input):
@@ -137,6 +138,12 @@ class FactCheckIn(_Input):
     verdict: str = Field(description="One of the newsroom's labels (LIVEBLOG_FACT_CHECK_VERDICTS).")
 
 
+class PollIn(_Input):
+    question: str = Field(min_length=1, max_length=300)
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(min_length=2, max_length=6)
+    closes_at: datetime | None = Field(None, description="Optional: when voting stops (a future time with a zone).")
+
+
 class EntryCreateIn(_Input):
     body: Body
     headline: Headline = ""
@@ -146,6 +153,7 @@ class EntryCreateIn(_Input):
     status: Literal["draft", "scheduled", "published"] | None = None
     publish_at: datetime | None = None
     fact_check: FactCheckIn | None = None
+    poll: PollIn | None = None
     authors: Bylines | None = None
 
 
@@ -159,6 +167,7 @@ class EntryPatchIn(_Input):
     status: Literal["draft", "scheduled", "published"] = "published"
     publish_at: datetime | None = None
     fact_check: FactCheckIn | None = Field(None, description="null removes the fact check.")
+    poll: PollIn | None = Field(None, description="Adds or replaces the poll (its options only until someone votes); null removes it.")
     authors: Bylines | None = None
 
 

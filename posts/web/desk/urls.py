@@ -17,6 +17,7 @@ urlpatterns = [
     path("blogs/<slug:slug>/state/", script.desk_state, name="state"),
     path("blogs/<slug:slug>/close/", views.blog_close, name="blog-close"),
     path("blogs/<slug:slug>/open/", views.blog_open, name="blog-open"),
+    path("blogs/<slug:slug>/reader-count/", views.blog_reader_count, name="blog-reader-count"),
     path("blogs/<slug:slug>/team/", views.team_set, name="team-set"),
     path("blogs/<slug:slug>/team/<int:user_id>/remove/", views.team_remove, name="team-remove"),
     path("blogs/<slug:slug>/entries/", entries.entry_create, name="entry-create"),
@@ -28,4 +29,5 @@ urlpatterns = [
     path("blogs/<slug:slug>/entries/<int:entry_id>/delete/", entries.entry_delete, name="entry-delete"),
     path("blogs/<slug:slug>/entries/<int:entry_id>/history/", entries.entry_history, name="entry-history"),
     path("blogs/<slug:slug>/entries/<int:entry_id>/erase/", entries.entry_erase, name="entry-erase"),
+    path("blogs/<slug:slug>/entries/<int:entry_id>/poll/close/", entries.poll_close, name="poll-close"),
 ]
