@@ -53,6 +53,7 @@ from pathlib import Path
 from deploy.profile import ROOT, BackgroundProfile, Options, local_postgres
 
 from .faults import phase_faults
+from .votes import phase_votes
 
 BENCH_DIR = Path(__file__).resolve().parent
 PER_CLIENT = 2500  # SSE connections per client process
@@ -522,6 +523,17 @@ def _ops(report: Report, env: dict, *argv: str) -> dict | None:
     return json.loads(lines[-1])
 
 
+def _poll_total(env: dict, poll_id: int) -> int:
+    """The poll's votes as flushed to the database."""
+    code = (
+        "from django.db.models import Sum; from posts.domain.models import PollOption; "
+        f"print(PollOption.objects.filter(poll_id={int(poll_id)}).aggregate(n=Sum('votes'))['n'] or 0)"
+    )
+    done = subprocess.run([python(), "manage.py", "shell", "-c", code], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=True)
+    return int(done.stdout.strip().splitlines()[-1])
+
+
 def phase_retention(report: Report, plan: Plan, env: dict) -> None:
     print(f"\nretention: {plan.retention_deliveries:,} webhook deliveries (2 attempts each, 80% past their keep)",
           flush=True)
@@ -628,10 +640,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=ROOT / ".run" / "bench")
     parser.add_argument("--results", type=Path, default=None, help="default: bench/RESULTS.md (full run only)")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="phases: cached cold sse webhooks faults retention drill")
+                        help="phases: cached cold sse webhooks votes faults retention drill")
     args = parser.parse_args(argv)
     plan = Plan.ci() if args.ci else Plan()
-    phases = set(args.only or ["cached", "cold", "sse", "webhooks", "faults", "retention", "drill"])
+    phases = set(args.only or ["cached", "cold", "sse", "webhooks", "votes", "faults", "retention", "drill"])
     started = time.time()
     report = Report()
     report.details["cpu reference ms"] = cpu_reference_ms()
@@ -665,7 +677,12 @@ def main(argv: list[str] | None = None) -> int:
         run_dir=args.run_dir.resolve(), port=args.port, pub_port=args.port + 1, metrics_port=args.port + 2,
         app_procs=args.app_procs,
         celery_concurrency=args.celery_concurrency, database_url=args.database_url, redis_url=args.redis_url,
-        access_log=False, extra_env={"LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1", "LOG_LEVEL": "WARNING"},
+        access_log=False, extra_env={
+            "LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1", "LOG_LEVEL": "WARNING",
+            # The votes phase sends thousands a second from each of a few
+            # addresses; readers get the default limit (docs/polls.md).
+            "LIVEBLOG_POLL_VOTES_PER_ADDRESS": "100000000",
+        },
         # The drill kills the profile's Redis: one of its own, not the machine's.
         own_redis_port=args.port + 3 if "faults" in phases else None,
     )
@@ -682,6 +699,8 @@ def main(argv: list[str] | None = None) -> int:
             phase_sse(report, plan, base, opts.run_dir, seeded)
         if "webhooks" in phases:
             phase_webhooks(report, plan, base, opts.run_dir, seeded, args.partner_port)
+        if "votes" in phases:
+            phase_votes(report, plan, base, opts.run_dir, seeded, db_total=lambda poll_id: _poll_total(env, poll_id))
         if "faults" in phases:
             phase_faults(report, plan, base, opts.run_dir, seeded, profile, python())
     if "retention" in phases:

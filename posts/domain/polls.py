@@ -112,7 +112,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('SADD', KEYS[4], ARGV[4])
-return 'ok'
+return redis.call('HGETALL', KEYS[1])
 """
 # KEYS: dirty set, set being flushed. Polls voted on since the last flush;
 # a flush cut short leaves its set behind and the next one takes it too.
@@ -167,24 +167,27 @@ CLOSED_FLAG_SECONDS = 7 * 86400
 TOTALS_SECONDS = 30 * 86400
 
 
-def count_vote(*, poll_id: int, option_id: int, address: str) -> None:
-    """Count one vote, or raise :class:`Refused`. The caller checked that
-    the poll is open and the option is the poll's."""
+def count_vote(*, poll_id: int, option_id: int, address: str) -> dict[int, int] | None:
+    """Count one vote, or raise :class:`Refused`; the running totals with it
+    (Redis, in the same round trip), or None (the table: ask
+    :func:`running_totals`). The caller checked that the poll is open and
+    the option is the poll's."""
     limit = settings.LIVEBLOG_POLL_VOTES_PER_ADDRESS
     window = settings.LIVEBLOG_POLL_RATE_WINDOW_SECONDS
     rate_key = f"{_prefix()}:{poll_id}:rate:{address}"
     client = redis_client()
     if client is None:
         _count_in_table(poll_id=poll_id, option_id=option_id, rate_key=rate_key, limit=limit, window=window)
-        return
+        return None
     keys = [totals_key(poll_id), closed_key(poll_id), rate_key, _dirty_keys()[0]]
     args = [option_id, limit, int(window), poll_id]
     answer = client._lb_vote(keys=keys, args=args)
     if answer == b"seed":
         _seed(client, poll_id)
         answer = client._lb_vote(keys=keys, args=args)
-    if answer != b"ok":
+    if isinstance(answer, bytes):
         raise Refused(answer.decode())
+    return {int(k): int(v) for k, v in zip(answer[::2], answer[1::2], strict=True)}
 
 
 def _seed(client, poll_id: int) -> None:
@@ -315,6 +318,8 @@ class PollMeta:
     closes_at: datetime | None
     closed: bool
     public: bool
+    question: str = ""
+    labels: tuple[str, ...] = ()
 
 
 _meta: dict[int, tuple[float, PollMeta | None]] = {}
@@ -329,11 +334,14 @@ def poll_meta(poll_id: int) -> PollMeta | None:
     meta = None
     if poll is not None:
         entry = poll.entry
+        options = list(poll.options.values_list("pk", "label"))
         meta = PollMeta(
             poll_id=poll.pk,
             slug=entry.blog.slug,
             entry_id=entry.pk,
-            option_ids=tuple(poll.options.values_list("pk", flat=True)),
+            option_ids=tuple(pk for pk, _ in options),
+            question=poll.question,
+            labels=tuple(label for _, label in options),
             closes_at=poll.closes_at,
             closed=poll.closed_at is not None or entry.blog.is_closed,
             public=entry.is_published and entry.blog.status != entry.blog.Status.DRAFT,

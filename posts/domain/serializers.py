@@ -60,6 +60,22 @@ def poll_dict(poll: Poll, *, votes: dict[int, int] | None = None) -> dict:
     }
 
 
+def poll_meta_dict(meta, *, votes: dict[int, int]) -> dict:
+    """:func:`poll_dict` from a poll's cached metadata (the vote's answer:
+    no database query)."""
+    counts = [votes.get(pk, 0) for pk in meta.option_ids]
+    return {
+        "id": meta.poll_id,
+        "question": meta.question,
+        "options": [
+            {"id": pk, "label": label, "votes": n} for pk, label, n in zip(meta.option_ids, meta.labels, counts, strict=True)
+        ],
+        "total": sum(counts),
+        "closes_at": iso(meta.closes_at),
+        "closed": meta.closed,
+    }
+
+
 def poll_tally_dict(poll: Poll, *, votes: dict[int, int], slug: str) -> dict:
     """The ``poll.updated`` live message: tallies only, no seq (docs/events.md)."""
     options = list(poll.options.all())

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from posts.domain import selectors, services
 from posts.domain.errors import Conflict, ErrorCode, NotAllowed, ServiceError
-from posts.domain.serializers import poll_dict
+from posts.domain.serializers import poll_dict, poll_meta_dict
 from posts.web.auth import client_ip
 from posts.web.caching import ERROR_CACHE_CONTROL, PRIVATE_CACHE_CONTROL
 
@@ -138,17 +138,21 @@ def poll_vote(request: HttpRequest, slug: str, poll_id: int) -> HttpResponse:
         option = _option_from(request)
         if (already := _voted(request, poll_id)) is not None:
             raise Conflict("You have already voted in this poll.", code=ErrorCode.ALREADY_VOTED)
-        services.poll_vote(slug=slug, poll_id=poll_id, option_id=option, address=client_ip(request) or "")
+        meta, totals = services.poll_vote(slug=slug, poll_id=poll_id, option_id=option, address=client_ip(request) or "")
     except ServiceError as exc:
         return _refused(request, exc, slug=slug, poll_id=poll_id, as_json=as_json,
                         voted=already if exc.code == ErrorCode.ALREADY_VOTED else None)
     option_id = int(option)
-    poll = selectors.public_poll(slug=slug, poll_id=poll_id)
-    if as_json:
-        response = JsonResponse({**poll_dict(poll, votes=selectors.poll_tallies(poll)), "voted": option_id})
+    if as_json and totals is not None:
+        # The hot path (2,000 votes/s, bench/): no database query at all.
+        response = JsonResponse({**poll_meta_dict(meta, votes=totals), "voted": option_id})
     else:
-        response = _result_page(request, poll, message="Thank you: your vote is counted.", status=200,
-                                voted=option_id)
+        poll = selectors.public_poll(slug=slug, poll_id=poll_id)
+        if as_json:
+            response = JsonResponse({**poll_dict(poll, votes=selectors.poll_tallies(poll)), "voted": option_id})
+        else:
+            response = _result_page(request, poll, message="Thank you: your vote is counted.", status=200,
+                                    voted=option_id)
     secure = request.is_secure()
     response.set_signed_cookie(
         cookie_name(poll_id), str(option_id), salt=COOKIE_SALT, max_age=COOKIE_MAX_AGE,

@@ -111,9 +111,10 @@ def _close(poll: Poll, user, *, now: datetime) -> None:
     transaction.on_commit(lambda: hand_off_tallies([poll_id]))
 
 
-def poll_vote(*, slug: str, poll_id: int, option_id, address: str) -> polls.PollMeta:
+def poll_vote(*, slug: str, poll_id: int, option_id, address: str) -> tuple[polls.PollMeta, dict[int, int] | None]:
     """Count a reader's vote (no login, no row lock): the caller has checked
-    that this browser has not voted. Returns the poll's metadata."""
+    that this browser has not voted. Returns the poll's metadata and, with
+    Redis, the running totals counted with the vote (no database query)."""
     meta = polls.poll_meta(poll_id)
     if meta is None or meta.slug != slug or not meta.public:
         raise NotFound(_("There is no such poll on this live blog."))
@@ -126,12 +127,12 @@ def poll_vote(*, slug: str, poll_id: int, option_id, address: str) -> polls.Poll
     if meta.closed or (meta.closes_at is not None and meta.closes_at <= timezone.now()):
         raise Conflict(_("Voting in this poll has closed."), code=ErrorCode.POLL_CLOSED)
     try:
-        polls.count_vote(poll_id=poll_id, option_id=option_id, address=address or "unknown")
+        totals = polls.count_vote(poll_id=poll_id, option_id=option_id, address=address or "unknown")
     except polls.Refused as refused:
         if refused.reason == "closed":
             raise Conflict(_("Voting in this poll has closed."), code=ErrorCode.POLL_CLOSED) from None
         raise TooManyRequests(_("Too many votes from your network just now; try again in a minute.")) from None
-    return meta
+    return meta, totals
 
 
 def polls_flush(*, now: datetime | None = None) -> list[int]:
