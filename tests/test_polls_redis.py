@@ -189,3 +189,72 @@ def test_closing_in_redis_refuses_later_votes_and_keeps_the_frozen_total(own_red
     assert refused.value.reason == "closed"
     poll.refresh_from_db()
     assert sum(polls.running_totals(poll).values()) == 5 and _db_totals(poll)[a.pk] == 5
+
+
+def _asgi_post(app, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict, bytes]:
+    import asyncio
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in {"host": "testserver", **headers}.items()],
+        "client": ("198.51.100.9", 50000), "server": ("testserver", 80),
+    }
+    messages = []
+    given = []
+
+    async def receive():
+        if not given:
+            given.append(True)
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)  # the client stays until the answer is sent
+
+    async def send(message):
+        messages.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    content = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    out: dict = {}
+    for k, v in start["headers"]:
+        out.setdefault(k.decode().lower(), []).append(v.decode())
+    return start["status"], out, content
+
+
+def test_the_asgi_hot_path_answers_a_json_vote_as_django_would(own_redis, transactional_db, blog, reporter, settings):
+    import json as json_lib
+
+    from liveblog.asgi import application
+    from posts.web.polls import cookie_name
+
+    settings.LIVEBLOG_EMBED_ORIGINS = []
+    entry = make_entry(blog=blog, user=reporter, poll={"question": "Who won?", "options": ["A", "B"]})
+    poll = entry.poll
+    a, b = poll.options.all()
+    path = f"/live/{blog.slug}/polls/{poll.pk}/vote"
+    form = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
+    polls.poll_meta(poll.pk)  # as after the first vote of this process
+    status, headers, content = _asgi_post(application, path, f"option={b.pk}".encode(), form)
+    assert status == 200, content
+    body = json_lib.loads(content)
+    assert body["voted"] == b.pk and body["total"] == 1 and body["options"][1] == {"id": b.pk, "label": "B", "votes": 1}
+    assert headers["cache-control"] == ["private, no-store"]
+    [cookie] = headers["set-cookie"]
+    assert cookie.startswith(f"{cookie_name(poll.pk)}={b.pk}:")  # signed (Django checks it below)
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and f"Path=/live/{blog.slug}/polls/" in cookie
+
+    assert "x-frame-options" in headers  # the poll's first vote seeds its totals: Django's answer
+    status, headers, content = _asgi_post(application, path, f"option={a.pk}".encode(), form)
+    assert status == 200 and json_lib.loads(content)["total"] == 2 and json_lib.loads(content)["voted"] == a.pk
+    assert "x-frame-options" not in headers  # answered before Django, with its own cookie
+    assert headers["set-cookie"][0].startswith(f"{cookie_name(poll.pk)}={a.pk}:")
+
+    # What it does not answer itself, Django does: a repeat vote, a foreign origin, a form post.
+    repeat = _asgi_post(application, path, f"option={a.pk}".encode(), {**form, "cookie": cookie.split(";")[0]})
+    assert repeat[0] == 409 and json_lib.loads(repeat[2])["code"] == "already_voted"
+    assert json_lib.loads(repeat[2])["voted"] == b.pk
+    foreign = _asgi_post(application, path, f"option={a.pk}".encode(), {**form, "origin": "https://evil.example"})
+    assert foreign[0] == 403 and json_lib.loads(foreign[2])["code"] == "forbidden_origin"
+    page = _asgi_post(application, path, f"option={a.pk}".encode(), {**form, "accept": "text/html"})
+    assert page[0] == 200 and b"your vote is counted" in page[2]
+    assert sum(polls.running_totals(poll).values()) == 3

@@ -167,11 +167,13 @@ CLOSED_FLAG_SECONDS = 7 * 86400
 TOTALS_SECONDS = 30 * 86400
 
 
-def count_vote(*, poll_id: int, option_id: int, address: str) -> dict[int, int] | None:
+def count_vote(*, poll_id: int, option_id: int, address: str, may_query: bool = True) -> dict[int, int] | None:
     """Count one vote, or raise :class:`Refused`; the running totals with it
     (Redis, in the same round trip), or None (the table: ask
     :func:`running_totals`). The caller checked that the poll is open and
-    the option is the poll's."""
+    the option is the poll's. ``may_query=False`` (async callers): a poll
+    whose totals need seeding from the database is :class:`Refused` ``"seed"``,
+    uncounted, for a caller that may query to count."""
     limit = settings.LIVEBLOG_POLL_VOTES_PER_ADDRESS
     window = settings.LIVEBLOG_POLL_RATE_WINDOW_SECONDS
     rate_key = f"{_prefix()}:{poll_id}:rate:{address}"
@@ -183,6 +185,8 @@ def count_vote(*, poll_id: int, option_id: int, address: str) -> dict[int, int] 
     args = [option_id, limit, int(window), poll_id]
     answer = client._lb_vote(keys=keys, args=args)
     if answer == b"seed":
+        if not may_query:
+            raise Refused("seed")
         _seed(client, poll_id)
         answer = client._lb_vote(keys=keys, args=args)
     if isinstance(answer, bytes):
@@ -350,6 +354,14 @@ def poll_meta(poll_id: int) -> PollMeta | None:
         _meta.clear()
     _meta[poll_id] = (now, meta)
     return meta
+
+
+def cached_meta(poll_id: int) -> PollMeta | None:
+    """The poll's metadata if this process holds it fresh (no query), else None."""
+    held = _meta.get(poll_id)
+    if held is not None and held[1] is not None and time.monotonic() - held[0] < META_SECONDS:
+        return held[1]
+    return None
 
 
 def forget_meta(poll_id: int) -> None:

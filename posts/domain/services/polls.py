@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from liveblog.metrics import timed_service
 from posts.domain import permissions, polls
-from posts.domain.errors import Conflict, ErrorCode, Invalid, NotFound, TooManyRequests
+from posts.domain.errors import Conflict, ErrorCode, Invalid, NotFound, ServiceError, TooManyRequests
 from posts.domain.models import Blog, Entry, Event, Poll, PollOption
 
 from ._writing import snapshot
@@ -111,11 +111,15 @@ def _close(poll: Poll, user, *, now: datetime) -> None:
     transaction.on_commit(lambda: hand_off_tallies([poll_id]))
 
 
-def poll_vote(*, slug: str, poll_id: int, option_id, address: str) -> tuple[polls.PollMeta, dict[int, int] | None]:
+def poll_vote(
+    *, slug: str, poll_id: int, option_id, address: str, meta: polls.PollMeta | None = None
+) -> tuple[polls.PollMeta, dict[int, int] | None]:
     """Count a reader's vote (no login, no row lock): the caller has checked
     that this browser has not voted. Returns the poll's metadata and, with
-    Redis, the running totals counted with the vote (no database query)."""
-    meta = polls.poll_meta(poll_id)
+    Redis, the running totals counted with the vote (no database query).
+    ``meta``: the poll's metadata when the caller holds it (the ASGI hot path)."""
+    may_query = meta is None
+    meta = meta or polls.poll_meta(poll_id)
     if meta is None or meta.slug != slug or not meta.public:
         raise NotFound(_("There is no such poll on this live blog."))
     try:
@@ -127,8 +131,12 @@ def poll_vote(*, slug: str, poll_id: int, option_id, address: str) -> tuple[poll
     if meta.closed or (meta.closes_at is not None and meta.closes_at <= timezone.now()):
         raise Conflict(_("Voting in this poll has closed."), code=ErrorCode.POLL_CLOSED)
     try:
-        totals = polls.count_vote(poll_id=poll_id, option_id=option_id, address=address or "unknown")
+        totals = polls.count_vote(
+            poll_id=poll_id, option_id=option_id, address=address or "unknown", may_query=may_query
+        )
     except polls.Refused as refused:
+        if refused.reason == "seed":
+            raise ServiceError("The poll's count must be read from the database first.") from None
         if refused.reason == "closed":
             raise Conflict(_("Voting in this poll has closed."), code=ErrorCode.POLL_CLOSED) from None
         raise TooManyRequests(_("Too many votes from your network just now; try again in a minute.")) from None
