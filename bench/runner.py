@@ -688,7 +688,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"starting the production profile on {opts.base_url} (run dir {opts.run_dir}) ...", flush=True)
     with ExitStack() as stack:
-        profile = stack.enter_context(BackgroundProfile(opts))
+        # A loaded machine (shared CI) takes longer than 90 s to collect static files and start.
+        profile = stack.enter_context(BackgroundProfile(opts, timeout=300))
         base = profile.info["base_url"]
         warm_up(base, seeded)
         if "cached" in phases:
