@@ -212,7 +212,24 @@ def _asgi_post(app, path: str, body: bytes, headers: dict[str, str]) -> tuple[in
     async def send(message):
         messages.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    # On a thread of its own: Playwright's sync API may have left a loop on this one.
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        from django.db import connection
+
+        try:
+            asyncio.run(app(scope, receive, send))
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            failed.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=30)
+    if failed:
+        raise failed[0]
     start = next(m for m in messages if m["type"] == "http.response.start")
     content = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
     out: dict = {}

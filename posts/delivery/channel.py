@@ -367,9 +367,13 @@ def publish(slug: str, message: dict) -> None:
 
 def publish_live(slug: str, message: dict) -> None:
     """Send a live-only message (``poll.updated``, ``readers.now``: no seq,
-    outside the event log) to every open reader of ``slug``, both profiles."""
-    backend().publish(slug, message)
-    nchan.publish_live(slug, message)
+    outside the event log) to every open reader of ``slug``, both profiles.
+    Never raises: the next message supersedes a lost one."""
+    for send in (backend().publish, nchan.publish_live):
+        try:
+            send(slug, message)
+        except Exception:  # noqa: BLE001 - Redis or Nchan away; logged, the next count follows
+            log.warning("could not send %s to the readers of %s", message.get("type"), slug, exc_info=True)
 
 
 def in_order(key: str):
