@@ -56,6 +56,7 @@ from deploy.profile import ROOT, BackgroundProfile, Options, local_postgres
 
 from .faults import phase_faults
 from .soak import phase_soak
+from .votes import phase_votes
 
 BENCH_DIR = Path(__file__).resolve().parent
 PER_CLIENT = 2500  # SSE connections per client process
@@ -571,6 +572,17 @@ def _ops(report: Report, env: dict, *argv: str) -> dict | None:
     return json.loads(lines[-1])
 
 
+def _poll_total(env: dict, poll_id: int) -> int:
+    """The poll's votes as flushed to the database."""
+    code = (
+        "from django.db.models import Sum; from posts.domain.models import PollOption; "
+        f"print(PollOption.objects.filter(poll_id={int(poll_id)}).aggregate(n=Sum('votes'))['n'] or 0)"
+    )
+    done = subprocess.run([python(), "manage.py", "shell", "-c", code], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=True)
+    return int(done.stdout.strip().splitlines()[-1])
+
+
 def phase_retention(report: Report, plan: Plan, env: dict) -> None:
     print(f"\nretention: {plan.retention_deliveries:,} webhook deliveries (2 attempts each, 80% past their keep)",
           flush=True)
@@ -679,14 +691,14 @@ def main(argv: list[str] | None = None) -> int:
         "BENCH_SQLITE_PATH", ROOT / ".run" / "bench.sqlite3")), help="the cold reads' SQLite database")
     parser.add_argument("--results", type=Path, default=None, help="default: bench/RESULTS.md (full run only)")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="phases: cached cold sse webhooks soak faults retention drill cluster")
+                        help="phases: cached cold sse webhooks votes soak faults retention drill cluster")
     args = parser.parse_args(argv)
     plan = Plan.ci() if args.ci else Plan()
     if os.environ.get("BENCH_SSE_COUNTS"):  # e.g. 50000: the one-box ceiling on its own
         plan.sse_counts = tuple(int(n) for n in os.environ["BENCH_SSE_COUNTS"].split(","))
     if os.environ.get("BENCH_API_POSTS"):  # publishes timed while the most readers listen
         plan.api_posts = int(os.environ["BENCH_API_POSTS"])
-    phases = set(args.only or ["cached", "cold", "sse", "webhooks", "soak", "faults", "retention", "drill", "cluster"])
+    phases = set(args.only or ["cached", "cold", "sse", "webhooks", "votes", "soak", "faults", "retention", "drill", "cluster"])
     started = time.time()
     report = Report()
     report.details["cpu reference ms"] = cpu_reference_ms()
@@ -739,7 +751,12 @@ def main(argv: list[str] | None = None) -> int:
         run_dir=args.run_dir.resolve(), port=args.port, pub_port=args.port + 1, metrics_port=args.port + 2,
         app_procs=args.app_procs,
         celery_concurrency=args.celery_concurrency, database_url=args.database_url, redis_url=args.redis_url,
-        access_log=False, extra_env={"LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1", "LOG_LEVEL": "WARNING"},
+        access_log=False, extra_env={
+            "LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1", "LOG_LEVEL": "WARNING",
+            # The votes phase sends thousands a second from each of a few
+            # addresses; readers get the default limit (docs/polls.md).
+            "LIVEBLOG_POLL_VOTES_PER_ADDRESS": "100000000",
+        },
         # The drill kills the profile's Redis: one of its own, not the machine's
         # (the soak measures its memory).
         own_redis_port=args.port + 3 if phases & {"faults", "soak"} else None,
@@ -758,6 +775,8 @@ def main(argv: list[str] | None = None) -> int:
             phase_sse(report, plan, base, opts.run_dir, seeded)
         if "webhooks" in phases:
             phase_webhooks(report, plan, base, opts.run_dir, seeded, args.partner_port)
+        if "votes" in phases:
+            phase_votes(report, plan, base, opts.run_dir, seeded, db_total=lambda poll_id: _poll_total(env, poll_id))
         if "soak" in phases:
             phase_soak(report, plan, base, opts.run_dir, seeded, profile, python())
         if "faults" in phases:

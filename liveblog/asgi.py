@@ -17,5 +17,10 @@ from liveblog.warmup import freeze_startup_heap
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveblog.settings")
 
-application = scheduler.lifespan(get_asgi_application())
+django_application = get_asgi_application()
+
+from posts.web import vote_fast  # noqa: E402 - needs the apps loaded
+
+# Votes' hot path answered before Django (docs/polls.md); the rest is Django.
+application = scheduler.lifespan(vote_fast.wrap(django_application))
 freeze_startup_heap()

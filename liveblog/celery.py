@@ -28,6 +28,14 @@ def _beat_schedule(sender, **kwargs):
     sender.add_periodic_task(
         every, sender.signature("posts.domain.tasks.publish_scheduled_task", expires=every), name="publish scheduled entries"
     )
+    # Poll votes and "N reading now" (docs/polls.md): every second at most.
+    flush = settings.LIVEBLOG_POLL_FLUSH_SECONDS
+    sender.add_periodic_task(
+        flush, sender.signature("posts.domain.tasks.flush_polls_task", expires=flush), name="flush poll votes"
+    )
+    sender.add_periodic_task(
+        flush, sender.signature("posts.delivery.tasks.reader_counts_task", expires=flush), name="readers now"
+    )
     hourly = settings.LIVEBLOG_RETENTION_SECONDS
     sender.add_periodic_task(
         hourly, sender.signature("posts.domain.tasks.retention_task", expires=hourly), name="retention"

@@ -90,8 +90,8 @@ def tick_lock() -> Iterator[bool]:
 
 def tick() -> bool:
     """Run the periodic work once if this process holds the lock; True if it ran."""
-    from posts.delivery.tasks import sweep_task
-    from posts.domain.tasks import publish_scheduled_task
+    from posts.delivery.tasks import reader_counts_task, sweep_task
+    from posts.domain.tasks import flush_polls_task, publish_scheduled_task
 
     close_old_connections()
     try:
@@ -100,6 +100,8 @@ def tick() -> bool:
                 return False
             publish_scheduled_task()
             sweep_task()
+            flush_polls_task()
+            reader_counts_task()
             return True
     finally:
         connection.close()

@@ -300,6 +300,18 @@ LIVEBLOG_SWEEP_SECONDS = float(os.environ.get("LIVEBLOG_SWEEP_SECONDS", "2"))
 # server where there is no beat (Celery eager); "1"/"0" force it.
 LIVEBLOG_EMBEDDED_SCHEDULER = os.environ.get("LIVEBLOG_EMBEDDED_SCHEDULER", "auto")
 LIVEBLOG_EMBEDDED_TICK_SECONDS = float(os.environ.get("LIVEBLOG_EMBEDDED_TICK_SECONDS", "1"))
+# Polls (docs/polls.md): votes are flushed to the database and tallies sent
+# every LIVEBLOG_POLL_FLUSH_SECONDS (poll.updated never more than once a
+# second per poll); each address may vote LIVEBLOG_POLL_VOTES_PER_ADDRESS
+# times per poll per window (households and offices share an address).
+LIVEBLOG_POLL_FLUSH_SECONDS = float(os.environ.get("LIVEBLOG_POLL_FLUSH_SECONDS", "1"))
+LIVEBLOG_POLL_VOTES_PER_ADDRESS = int(os.environ.get("LIVEBLOG_POLL_VOTES_PER_ADDRESS", "30"))
+LIVEBLOG_POLL_RATE_WINDOW_SECONDS = float(os.environ.get("LIVEBLOG_POLL_RATE_WINDOW_SECONDS", "60"))
+# Other sites' origins whose pages (the widget) may post votes, comma-separated
+# (e.g. "https://partner.example"); the site's own origin always may.
+LIVEBLOG_EMBED_ORIGINS = [
+    o.strip().rstrip("/") for o in os.environ.get("LIVEBLOG_EMBED_ORIGINS", "").split(",") if o.strip()
+]
 LIVEBLOG_SWEEP_GRACE_SECONDS = float(os.environ.get("LIVEBLOG_SWEEP_GRACE_SECONDS", "5"))
 # Webhooks: per-request timeout, retry backoff (base doubling up to the cap,
 # with jitter), attempts before giving up, and when a failing partner is paused.

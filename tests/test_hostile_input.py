@@ -18,7 +18,18 @@ from hypothesis import strategies as st
 
 from posts.domain import services
 from posts.domain.errors import Invalid
-from posts.domain.models import Author, Blog, Entry, Erasure, Event, Media, Question, WebhookPartner
+from posts.domain.models import (
+    Author,
+    Blog,
+    Entry,
+    Erasure,
+    Event,
+    Media,
+    Poll,
+    PollOption,
+    Question,
+    WebhookPartner,
+)
 from posts.domain.text import clean_text, scrub
 from tests.factories import make_blog, make_entry
 from tests.photos import photo_bytes, upload
@@ -48,6 +59,7 @@ WRITTEN = {
     ("Entry", "review_note"),  # an editor's note sending a draft back
     ("Question", "name"), ("Question", "body"),  # a reader's question (no log-in)
     ("Media", "alt"), ("Media", "caption"), ("Media", "credit"),  # a photo's words
+    ("Poll", "question"), ("PollOption", "label"),  # a reader poll
 }
 NOT_FREE_TEXT = {
     ("Blog", "slug"), ("Blog", "status"), ("Membership", "role"), ("Author", "role"),
@@ -208,11 +220,11 @@ def _read_everything(client: Client, blog: Blog, entry_ids: list[int]) -> None:
 @given(
     title=HOSTILE, standfirst=HOSTILE, headline=HOSTILE, body=HOSTILE, edit=HOSTILE,
     note=HOSTILE, partner=HOSTILE, display=HOSTILE, reason=HOSTILE, claim=HOSTILE, review=HOSTILE,
-    asker=HOSTILE, question=HOSTILE, alt=HOSTILE, caption=HOSTILE, credit=HOSTILE,
+    asker=HOSTILE, question=HOSTILE, alt=HOSTILE, caption=HOSTILE, credit=HOSTILE, poll=HOSTILE,
 )
 def test_any_unicode_in_every_text_field_never_breaks_a_surface(
     transactional_db, client, editor, settings, title, standfirst, headline, body, edit, note, partner, display, reason,
-    claim, review, asker, question, alt, caption, credit,
+    claim, review, asker, question, alt, caption, credit, poll,
 ):
     settings.LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE = False
     settings.LIVEBLOG_QUESTIONS_PER_ADDRESS = 10**9  # every example comes from one address
@@ -268,6 +280,14 @@ def test_any_unicode_in_every_text_field_never_breaks_a_surface(
     })
     if checked.status_code == 201:
         ids.append(checked.json()["id"])
+    polled = write("post", f"/api/blogs/{blog.slug}/entries", {
+        "body": body or "b", "poll": {"question": poll or "q", "options": [poll or "a", "other"]},
+    })
+    if polled.status_code == 201:
+        ids.append(polled.json()["id"])
+        poll_id = polled.json()["poll"]["id"]
+        for path in (f"/live/{blog.slug}/polls/{poll_id}", f"/live/{blog.slug}/polls/{poll_id}/result"):
+            assert client.get(path).status_code == 200, path
     draft = make_entry(blog=blog, user=editor, status="draft")
     Entry.objects.filter(pk=draft.pk).update(awaiting_approval=True)
     try:
@@ -291,7 +311,8 @@ def test_any_unicode_in_every_text_field_never_breaks_a_surface(
                  *WebhookPartner.objects.values_list("name", flat=True), *Author.objects.values_list("display_name", flat=True),
                  *Erasure.objects.values_list("reason", flat=True),
                  *Question.objects.values_list("name", "body"),
-                 *Media.objects.values_list("alt", "caption", "credit")]:
+                 *Media.objects.values_list("alt", "caption", "credit"),
+                 *Poll.objects.values_list("question", flat=True), *PollOption.objects.values_list("label", flat=True)]:
         for value in (text if isinstance(text, tuple) else (text,)):
             assert scrub(value) == value
     for event in Event.objects.filter(blog=blog):

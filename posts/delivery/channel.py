@@ -395,6 +395,17 @@ def resync_nchan(key: str, slug: str, last_confirmed: Callable[[], int]) -> bool
     return True
 
 
+def publish_live(slug: str, message: dict) -> None:
+    """Send a live-only message (``poll.updated``, ``readers.now``: no seq,
+    outside the event log) to every open reader of ``slug``, both profiles.
+    Never raises: the next message supersedes a lost one."""
+    for send in (backend().publish, nchan.publish_live):
+        try:
+            send(slug, message)
+        except Exception:  # noqa: BLE001 - Redis or Nchan away; logged, the next count follows
+            log.warning("could not send %s to the readers of %s", message.get("type"), slug, exc_info=True)
+
+
 def in_order(key: str):
     """A context manager holding one blog's (``key``) channel lock and yielding its
     :class:`Handed` seq: the fan-out publishes every seq after it, in

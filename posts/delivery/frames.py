@@ -19,3 +19,9 @@ def format_pace(*, push: str, poll_ms: int, retry_ms: int) -> bytes:
     page's script, which polls instead of streaming when ``push`` is poll."""
     data = orjson.dumps({"push": push, "poll_ms": poll_ms})
     return f"retry: {retry_ms}\nevent: pace\ndata: ".encode() + data + b"\n\n"
+
+
+def format_live(message: dict) -> bytes:
+    """A live-only message (``poll.updated``, ``readers.now``): no ``id:``, so
+    a reader's resume point in the event log never moves."""
+    return f"event: {message['type']}\ndata: ".encode() + orjson.dumps(message) + b"\n\n"

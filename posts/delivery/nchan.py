@@ -17,7 +17,7 @@ from django.core.cache import cache
 
 from . import pushmode
 from .cache import CACHE_ERRORS
-from .frames import format_message
+from .frames import format_live, format_message
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +246,20 @@ def _id_time(message_id: str) -> int:
 def _id_before(message_id: str) -> str:
     """An id older than ``message_id`` and than anything after it."""
     return f"{_id_time(message_id) - 1}:0"
+
+
+def live_channel(slug: str) -> str:
+    """The Nchan channel of a blog's live-only messages: every reader of the
+    blog subscribes to it too; it keeps nothing (deploy/nginx.conf.template)."""
+    return f"now.{slug}"
+
+
+def publish_live(slug: str, message: dict) -> None:
+    """Send a live-only message (no seq) to the blog's Nchan readers; no-op
+    when disabled. Kept out of the blog's own channel so its buffer (the
+    resume hand-off's) holds only the event log's messages."""
+    if enabled():
+        post(live_channel(slug), format_live(message)[:-1])
 
 
 def heartbeat() -> None:

@@ -29,6 +29,42 @@ def partners_for(event: Event) -> list[WebhookPartner]:
     return [p for p in partners if not p.event_types or event.type in p.event_types]
 
 
+def live_partners_for(*, blog_id: int, message_type: str) -> list[WebhookPartner]:
+    """Active partners of the blog who listed ``message_type`` (an opt-in
+    type such as ``poll.updated``; an empty list of types does not include it)."""
+    partners = (
+        WebhookPartner.objects.filter(active=True)
+        .filter(Q(blogs__isnull=True) | Q(blogs=blog_id))
+        .distinct()
+        .order_by("pk")
+    )
+    return [p for p in partners if message_type in (p.event_types or [])]
+
+
+def webhook_live_deliveries_create(*, blog_id: int, body: dict, key: str) -> list[int]:
+    """One delivery per opted-in partner of a message outside the event log
+    (``body`` is the whole webhook body); ``key`` names the message's state,
+    so the same tallies are never owed twice. Returns the ids due now."""
+    partners = live_partners_for(blog_id=blog_id, message_type=body["type"])
+    if not partners:
+        return []
+    now = timezone.now()
+    WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(partner=p, event=None, payload=body, msg_id=f"{key}_{p.pk}", next_attempt_at=now)
+            for p in partners
+        ],
+        ignore_conflicts=True,
+    )
+    return list(
+        WebhookDelivery.objects.filter(
+            msg_id__in=[f"{key}_{p.pk}" for p in partners if p.paused_at is None],
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now,
+        ).values_list("pk", flat=True)
+    )
+
+
 def event_mark_fanned_out(*, event_id: int) -> None:
     Event.objects.filter(pk=event_id, fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
 

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from liveblog.metrics import FANOUT_SECONDS
 
-from . import cache, embeds, fanout, push, webhooks, websub
+from . import cache, counts, embeds, fanout, push, webhooks, websub
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +117,19 @@ def capture_embeds_task(entry_id: int) -> None:
     previews = embeds.capture(entry_id)
     if previews:
         current_app.tasks[STORE_EMBEDS_TASK].delay(entry_id, previews)
+
+
+@shared_task(name="posts.delivery.tasks.poll_tallies_task", ignore_result=True)
+def poll_tallies_task(poll_ids: list[int]) -> int:
+    """Publish ``poll.updated`` for these polls (coalesced, at most once a
+    second per poll) and send it to the partners who subscribed to it."""
+    sent, deliveries = counts.publish_tallies(poll_ids)
+    for batch in fanout.chunked(deliveries, settings.LIVEBLOG_WEBHOOK_BATCH_SIZE):
+        deliver_webhooks_task.delay(batch)
+    return len(sent)
+
+
+@shared_task(ignore_result=True)
+def reader_counts_task() -> dict:
+    """Send "N reading now" to the blogs that show it (docs/polls.md)."""
+    return counts.publish_reader_counts()

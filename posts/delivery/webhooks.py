@@ -52,6 +52,8 @@ class Result:
 
 
 def payload_for(delivery: WebhookDelivery) -> bytes:
+    if delivery.event_id is None:
+        return orjson.dumps(delivery.payload)  # a live-only message (poll.updated), body made when sent
     event = delivery.event
     return orjson.dumps(
         {
@@ -132,13 +134,16 @@ def deliver(delivery_ids: list[int]) -> list[Result]:
         return []
     rows = list(WebhookDelivery.objects.select_related("partner").filter(pk__in=claimed))
     # A batch is mostly one event for many partners: load and encode it once.
-    events = Event.objects.select_related("blog").in_bulk({d.event_id for d in rows})
-    bodies: dict[int, bytes] = {}
+    events = Event.objects.select_related("blog").in_bulk({d.event_id for d in rows if d.event_id})
+    bodies: dict[int | None, bytes] = {}
     for delivery in rows:
+        if delivery.event_id is None:
+            continue
         delivery.event = events[delivery.event_id]
         if delivery.event_id not in bodies:
             bodies[delivery.event_id] = payload_for(delivery)
-    results = _run(post_all([build(d, bodies[d.event_id]) for d in rows]))
+    outgoing = [build(d, bodies[d.event_id] if d.event_id else None) for d in rows]
+    results = _run(post_all(outgoing))
     records.webhook_attempts_record(results=results)
     _observe(rows, results)
     return results

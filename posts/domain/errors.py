@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
 
     # 400-415: the request itself
     BAD_REQUEST = "bad_request"
+    FORBIDDEN_ORIGIN = "forbidden_origin"
     UNAUTHORIZED = "unauthorized"
     NOT_ALLOWED = "not_allowed"
     NOT_FOUND = "not_found"
@@ -39,6 +40,9 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight"
     QUESTIONS_CLOSED = "questions_closed"
     QUESTION_HANDLED = "question_handled"
+    POLL_CLOSED = "poll_closed"
+    ALREADY_VOTED = "already_voted"
+    POLL_HAS_VOTES = "poll_has_votes"
     # 422: a value is wrong
     INVALID = "invalid"
     INVALID_CURSOR = "invalid_cursor"
@@ -140,3 +144,10 @@ class TooMany(ServiceError):
     def __init__(self, message: str, *, retry_after: int, **kwargs):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+class TooManyRequests(ServiceError):
+    """Too many votes from one address for now (docs/polls.md)."""
+
+    status_code = 429
+    default_code = ErrorCode.RATE_LIMITED

@@ -51,6 +51,21 @@ class MediaShape(Shape):
     width: int = Field(ge=1)
     height: int = Field(ge=1)
     renditions: list[RenditionShape]
+class PollOptionShape(Shape):
+    id: int
+    label: str
+    votes: int = Field(ge=0, description="Counted when this shape was made; live tallies travel as poll.updated.")
+
+
+class PollShape(Shape):
+    """A reader poll in an entry (docs/polls.md)."""
+
+    id: int
+    question: str
+    options: list[PollOptionShape] = Field(min_length=2, max_length=6)
+    total: int = Field(ge=0)
+    closes_at: datetime | None
+    closed: bool
 
 
 class EntryShape(Shape):
@@ -72,6 +87,7 @@ class EntryShape(Shape):
     url: str = URL
     fact_check: FactCheckShape | None
     image: MediaShape | None = Field(None, description="The entry's photo, or null (absent in events written before photos).")
+    poll: PollShape | None
 
 
 class EntryTombstone(Shape):
@@ -100,6 +116,7 @@ class BlogSummaryShape(Shape):
     language: str
     opens_at: datetime | None = Field(description="A draft blog scheduled to open then (null otherwise).")
     questions_enabled: bool = Field(description="Readers may send questions (POST /live/<slug>/questions).")
+    show_reader_count: bool = Field(description='The page shows "N reading now".')
     url: str = URL
     seq: int = Field(ge=0)
 
@@ -165,10 +182,57 @@ SCHEMAS: dict[str, type[_Event]] = {
 event_message = TypeAdapter(EventMessage)
 
 
+# --- Live-only messages: no seq, outside the event log ---------------------------
+#
+# Sent to open readers as SSE messages without an ``id:`` (so a reader's
+# resume point never moves), never stored, replayed or cached against.
+
+
+class PollTallyOption(Shape):
+    id: int
+    votes: int = Field(ge=0)
+
+
+class PollTally(Shape):
+    id: int
+    entry_id: int
+    options: list[PollTallyOption]
+    total: int = Field(ge=0)
+    closed: bool
+
+
+class PollUpdated(Shape):
+    """A poll's tallies, at most once a second per poll while votes come in;
+    also to webhook partners who list ``poll.updated`` in their event types."""
+
+    type: Literal["poll.updated"]
+    blog: str
+    poll: PollTally
+
+
+class ReadersNow(Shape):
+    """How many are reading the blog now (only where its editors show it)."""
+
+    type: Literal["readers.now"]
+    readers: int = Field(ge=0)
+
+
+LIVE_SCHEMAS: dict[str, type[Shape]] = {"poll.updated": PollUpdated, "readers.now": ReadersNow}
+
+# Partners may subscribe to these besides the event log's types; an empty
+# list of event types does not include them (they are frequent).
+OPT_IN_WEBHOOK_TYPES = ("poll.updated",)
+
+live_message = TypeAdapter(Annotated[PollUpdated | ReadersNow, Field(discriminator="type")])
+
+
 class WebhookBody(Shape):
     """The JSON body POSTed to partners (Standard Webhooks)."""
 
     type: str
     timestamp: datetime
     blog: str
-    data: EventMessage
+    data: Annotated[
+        EntryPublished | EntryUpdated | EntryDeleted | BlogUpdated | BlogClosed | PollUpdated,
+        Field(discriminator="type"),
+    ]

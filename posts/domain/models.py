@@ -79,6 +79,8 @@ class Blog(models.Model):
     questions_enabled = models.BooleanField(default=False)
     # BCP 47 tag of the coverage (feeds, structured data, the page's lang).
     language = models.CharField(max_length=35, default=default_language)
+    # "N reading now" on the public page (docs/polls.md), an editor's choice.
+    show_reader_count = models.BooleanField(default=False)
     # The last event sequence number handed out; bumped in the same
     # transaction as the event it numbers, which keeps seq gap-free.
     last_seq = models.PositiveBigIntegerField(default=0, editable=False)
@@ -284,6 +286,14 @@ class Entry(models.Model):
         return self.status == self.Status.PUBLISHED
 
     @property
+    def reader_poll(self) -> Poll | None:
+        """The entry's poll, or None (``select_related("poll")`` saves the query)."""
+        try:
+            return self.poll
+        except Poll.DoesNotExist:
+            return None
+
+    @property
     def fact_check(self) -> dict | None:
         """The public shape ``{claim, claimant, claim_url, claim_date, verdict}``
         (optional parts null), or None when the entry is not a fact check."""
@@ -338,6 +348,62 @@ class EmbedPreview(models.Model):
             "thumbnail_width": self.thumbnail_width,
             "thumbnail_height": self.thumbnail_height,
         }
+class Poll(models.Model):
+    """A reader poll in an entry (docs/polls.md): its question and options are
+    the entry's; its tallies are counted apart (posts/domain/polls.py) and
+    travel as ``poll.updated``, never in the entry's HTML."""
+
+    entry = models.OneToOneField(Entry, on_delete=models.CASCADE, related_name="poll")
+    question = models.CharField(max_length=300)
+    # Optional: a poll without one stays open until a reporter closes it.
+    closes_at = models.DateTimeField(null=True, blank=True)
+    # Set when the result froze (closed by hand, by its time, or the blog closing).
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["closes_at"], condition=Q(closed_at__isnull=True), name="poll_due"),
+        ]
+
+    def __str__(self) -> str:
+        return self.question
+
+    def is_closed(self, now=None) -> bool:
+        """Closed by hand, or past its closing time (the flush marks it soon)."""
+        if self.closed_at is not None:
+            return True
+        return self.closes_at is not None and self.closes_at <= (now or timezone.now())
+
+
+class PollOption(models.Model):
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="options")
+    position = models.PositiveSmallIntegerField()
+    label = models.CharField(max_length=200)
+    # Votes counted so far, written only by the flush (posts/domain/polls.py).
+    votes = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["poll", "position"], name="one_option_per_position"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class PollVote(models.Model):
+    """One vote not yet counted, where there is no Redis (the embedded
+    default): inserted, never updated; the flush adds them to
+    ``PollOption.votes`` and deletes them in one transaction."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="+")
+    option = models.ForeignKey(PollOption, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"poll {self.poll_id} option {self.option_id}"
 
 
 class EntryRevision(models.Model):
@@ -461,7 +527,10 @@ class WebhookDelivery(models.Model):
         FAILED = "failed"
 
     partner = models.ForeignKey(WebhookPartner, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    # Null for a message outside the event log (poll.updated): its body is
+    # in ``payload`` (docs/polls.md).
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries", null=True, blank=True)
+    payload = models.JSONField(null=True, blank=True, editable=False)
     msg_id = models.CharField(max_length=64, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)

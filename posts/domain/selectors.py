@@ -44,10 +44,10 @@ def _with_authors(qs: QuerySet[Entry]) -> QuerySet[Entry]:
     query. ``to_attr`` matters: a plain prefetch builds one queryset per
     entry, which was a third of a feed's cache-miss time (bench/PROFILING.md).
     Callers start from ``blog.entries`` so every entry shares the one blog
-    object instead of a join building fifty copies of it. The photo comes
-    in the same query (a join on a primary key)."""
-    return qs.select_related("image").prefetch_related(
-        Prefetch("authors", queryset=_BYLINE_AUTHORS, to_attr="_byline")
+    object instead of a join building fifty copies of it. The photo and the
+    poll come in the same query (joins on a key); a poll's options in one more."""
+    return qs.select_related("image", "poll").prefetch_related(
+        Prefetch("authors", queryset=_BYLINE_AUTHORS, to_attr="_byline"), "poll__options"
     )
 
 
@@ -432,3 +432,34 @@ def writer_media(*, media_id: int, user) -> Media:
     if media is None or not can_write(user, media.blog):
         raise NotFound(f"No photo {media_id}.")
     return media
+
+
+# --- Polls -------------------------------------------------------------------
+
+
+def public_poll(*, slug: str, poll_id: int):
+    """A poll readers can see (in a published entry of a public blog), with
+    its options, or None."""
+    from .models import Poll
+
+    return (
+        Poll.objects.select_related("entry__blog")
+        .prefetch_related("options")
+        .filter(pk=poll_id, entry__blog__slug=slug, entry__status=Entry.Status.PUBLISHED)
+        .exclude(entry__blog__status=Blog.Status.DRAFT)
+        .first()
+    )
+
+
+def poll_tallies(poll) -> dict[int, int]:
+    """Votes per option id as counted now (posts/domain/polls.py)."""
+    from .polls import running_totals
+
+    return running_totals(poll)
+
+
+def blogs_showing_reader_count() -> list[str]:
+    """Slugs of live blogs whose editors show "N reading now"."""
+    return list(
+        Blog.objects.filter(show_reader_count=True, status=Blog.Status.LIVE).values_list("slug", flat=True)
+    )

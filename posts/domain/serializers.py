@@ -11,7 +11,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.files.storage import storages
 
-from .models import Blog, Entry, Erasure, Media
+from .models import Blog, Entry, Erasure, Media, Poll
 
 
 def absolute_url(path: str) -> str:
@@ -81,6 +81,56 @@ def entry_dict(entry: Entry) -> dict:
         "url": absolute_url(f"/live/{entry.blog.slug}/entries/{entry.pk}/"),
         "fact_check": entry.fact_check,
         "image": media_dict(entry.image) if entry.image_id else None,
+        "poll": poll_dict(poll) if (poll := entry.reader_poll) is not None else None,
+    }
+
+
+def poll_dict(poll: Poll, *, votes: dict[int, int] | None = None) -> dict:
+    """A poll as readers and partners see it. ``votes`` (option id → count)
+    defaults to the flushed counts: an entry's payload carries the tallies
+    as of its writing; live ones come from the poll endpoint and
+    ``poll.updated`` (docs/polls.md)."""
+    options = list(poll.options.all())
+    counts = votes if votes is not None else {o.pk: o.votes for o in options}
+    return {
+        "id": poll.pk,
+        "question": poll.question,
+        "options": [{"id": o.pk, "label": o.label, "votes": counts.get(o.pk, 0)} for o in options],
+        "total": sum(counts.get(o.pk, 0) for o in options),
+        "closes_at": iso(poll.closes_at),
+        "closed": poll.is_closed(),
+    }
+
+
+def poll_meta_dict(meta, *, votes: dict[int, int]) -> dict:
+    """:func:`poll_dict` from a poll's cached metadata (the vote's answer:
+    no database query)."""
+    counts = [votes.get(pk, 0) for pk in meta.option_ids]
+    return {
+        "id": meta.poll_id,
+        "question": meta.question,
+        "options": [
+            {"id": pk, "label": label, "votes": n} for pk, label, n in zip(meta.option_ids, meta.labels, counts, strict=True)
+        ],
+        "total": sum(counts),
+        "closes_at": iso(meta.closes_at),
+        "closed": meta.closed,
+    }
+
+
+def poll_tally_dict(poll: Poll, *, votes: dict[int, int], slug: str) -> dict:
+    """The ``poll.updated`` live message: tallies only, no seq (docs/events.md)."""
+    options = list(poll.options.all())
+    return {
+        "type": "poll.updated",
+        "blog": slug,
+        "poll": {
+            "id": poll.pk,
+            "entry_id": poll.entry_id,
+            "options": [{"id": o.pk, "votes": votes.get(o.pk, 0)} for o in options],
+            "total": sum(votes.get(o.pk, 0) for o in options),
+            "closed": poll.is_closed(),
+        },
     }
 
 
@@ -106,6 +156,7 @@ def blog_dict(blog: Blog, *, pinned: Entry | None = None, key_events: list[Entry
         "language": blog.language,
         "opens_at": iso(blog.opens_at),
         "questions_enabled": blog.questions_enabled,
+        "show_reader_count": blog.show_reader_count,
         "url": absolute_url(f"/live/{blog.slug}/"),
         "seq": blog.last_seq,
         "pinned": entry_dict(pinned) if pinned is not None else None,

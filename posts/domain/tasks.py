@@ -28,9 +28,20 @@ def store_embeds_task(entry_id: int, previews: list[dict]) -> None:
     from posts.domain import services
 
     services.entry_embeds_capture(entry_id=entry_id, previews=previews)
+
+
 @shared_task(name="posts.domain.tasks.media_renditions_task", acks_late=True, ignore_result=True)
 def media_renditions_task(media_id: int) -> None:
     """Make a photo's renditions (idempotent: a photo that has them is skipped)."""
     from posts.domain import services
 
     services.media_make_renditions(media_id=media_id)
+
+
+@shared_task(ignore_result=True)
+def flush_polls_task() -> int:
+    """Write counted votes to the database, close polls whose time has come
+    and hand the changed tallies to delivery (docs/polls.md)."""
+    from posts.domain import services
+
+    return len(services.polls_flush())

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET
 
 from posts.delivery import cache as cache_versions
 from posts.delivery import channel, nchan, pushmode
-from posts.delivery.frames import format_message, format_pace
+from posts.delivery.frames import format_live, format_message, format_pace
 from posts.domain.models import Blog, Event
 from posts.web import caching
 
@@ -197,6 +197,9 @@ class _Stream:
                             return
                         yield b": heartbeat\n\n"
                         continue
+                if message is not channel.RESYNC and "seq" not in message:
+                    yield format_live(message)  # poll.updated, readers.now: no id, not in the log
+                    continue
                 if message is channel.RESYNC or message.get("seq", 0) > self.last_seq + 1:
                     async for chunk in self.catch_up():
                         yield chunk

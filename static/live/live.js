@@ -207,6 +207,8 @@
     body.innerHTML = entry.body_html; // sanitized on the server (nh3)
     enhanceEmbeds(body);
     article.appendChild(body);
+    // A poll's form (static/live/polls.js fills in and keeps its tallies).
+    if (entry.poll && window.liveblogPolls) article.appendChild(window.liveblogPolls.render(entry.poll, entry, slug));
     var footer = el("footer", { "class": "entry__footer" });
     var names = byline(entry.authors);
     if (names) footer.appendChild(el("p", { "class": "entry__byline" }, ["By " + names]));
@@ -468,6 +470,11 @@
   }
 
   function handle(message) {
+    if (message && typeof message.seq !== "number" && typeof message.type === "string") {
+      // Live-only (poll.updated, readers.now): no seq, outside the event log.
+      document.dispatchEvent(new CustomEvent("liveblog:live", { detail: message }));
+      return;
+    }
     if (!message || typeof message.seq !== "number") return;
     if (message.seq <= seq) return; // already applied (SSE and polling may overlap)
     if (message.seq > seq + 1 && !message._fromPoll) {
@@ -567,7 +574,8 @@
     if (!pollTimer) schedulePoll(pollDelay);
   }
 
-  var EVENT_TYPES = ["entry.published", "entry.updated", "entry.deleted", "blog.updated", "blog.closed", "blog.opened"];
+  var EVENT_TYPES = ["entry.published", "entry.updated", "entry.deleted", "blog.updated", "blog.closed", "blog.opened",
+    "poll.updated", "readers.now"];
 
   function startSSE() {
     var url = main.getAttribute("data-events-url");

@@ -41,6 +41,7 @@ from .people import (
     token_revoke,
     token_user,
 )
+from .polls import poll_close, poll_vote, polls_flush
 from .questions import question_answer, question_ask, question_dismiss, quote_question
 from .subscriptions import push_subscribe, push_unsubscribe
 from .takedown import entry_delete, entry_erase, tombstone
@@ -77,6 +78,9 @@ __all__ = [
     "media_make_renditions",
     "media_upload",
     "store_media_from_bytes",
+    "poll_close",
+    "poll_vote",
+    "polls_flush",
     "publish_due_entries",
     "question_answer",
     "question_ask",

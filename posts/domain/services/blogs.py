@@ -41,7 +41,7 @@ from .outbox import UNSET, _Unset, blog_event, entry_event, lock_blog, require
 # Blog fields services change with save(); last_seq is only ever bumped in SQL.
 BLOG_FIELDS = [
     "title", "standfirst", "standfirst_html", "status", "coverage_start", "coverage_end", "language",
-    "opens_at", "questions_enabled", "modified_at",
+    "opens_at", "questions_enabled", "show_reader_count", "modified_at",
 ]
 
 
@@ -132,10 +132,12 @@ def blog_update(
     language: str | _Unset = UNSET,
     opens_at: datetime | None | _Unset = UNSET,
     questions_enabled: bool | _Unset = UNSET,
+    show_reader_count: bool | _Unset = UNSET,
 ) -> Blog:
     """Edit a blog's title, standfirst, language or coverage start; open or
     reopen it; schedule a draft to open at ``opens_at`` (None unschedules);
-    turn readers' questions on or off.
+    turn readers' questions on or off; ``show_reader_count`` shows "N
+    reading now" on the public page (docs/polls.md).
 
     Closing needs a closing note, so it goes through :func:`blog_close`.
     Opening a scheduled blog (now, by an editor) is ``blog.opened``.
@@ -161,6 +163,11 @@ def blog_update(
             language = clean_language(language)
             changed |= language != blog.language
             blog.language = language
+        if show_reader_count is not UNSET:
+            if not isinstance(show_reader_count, bool):
+                raise Invalid("show_reader_count is true or false.", field="show_reader_count")
+            changed |= show_reader_count != blog.show_reader_count
+            blog.show_reader_count = show_reader_count
         if coverage_start is not UNSET:
             changed |= coverage_start != blog.coverage_start
             blog.coverage_start = coverage_start

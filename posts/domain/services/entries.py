@@ -37,6 +37,7 @@ from .blogs import blog_close, publish_closing
 from .embeds import previews_for, request_capture
 from .media import clean_image, release_if_withheld, withhold_if_unused
 from .outbox import UNSET, _Unset, entry_event, lock_blog, require
+from .polls import poll_attach
 
 
 @timed_service
@@ -56,6 +57,7 @@ def entry_create(
     fact_check: dict | None = None,
     published_at: datetime | None = None,
     image=None,
+    poll: dict | None = None,
 ) -> Entry:
     """Write an entry: published now, scheduled, or kept as a draft.
 
@@ -63,7 +65,8 @@ def entry_create(
     the editors' approval queue. Only those who may close write a closing
     note, and publishing one closes the blog. ``fact_check`` (``{claim,
     claimant, claim_url?, claim_date?, verdict}``) makes the entry a fact
-    check, its body the explanation. ``published_at`` (a past time) is for
+    check, its body the explanation. ``poll`` (``{question, options:
+    [label…], closes_at?}``) adds a reader poll (docs/polls.md). ``published_at`` (a past time) is for
     imports and the demo blog only; neither the API nor the desk offers it.
     ``image`` is the entry's photo (a Media or its id, docs/media.md).
     """
@@ -72,6 +75,8 @@ def entry_create(
     if kind == Entry.Kind.CLOSING:
         if fact_check is not None:
             raise Invalid("A closing note cannot carry a fact check.", field="fact_check")
+        if poll is not None:
+            raise Invalid("A closing note cannot carry a poll.", field="poll")
         require(permissions.can_close, user, blog, "Only editors can write a closing note.")
         if status == Entry.Status.PUBLISHED:
             return blog_close(blog=blog, user=user, body=body, headline=headline, authors=authors)
@@ -114,6 +119,8 @@ def entry_create(
             go_live(entry, user, published_at or timezone.now())
         entry.save()
         set_new_authors(entry, authors_for(authors, user, blog=blog))
+        if poll is not None:
+            poll_attach(entry, poll)
         snapshot(entry, user)
         if entry.is_published:
             entry_event(entry, Event.Type.ENTRY_PUBLISHED)
@@ -167,13 +174,16 @@ def entry_edit(
     authors=UNSET,
     fact_check: dict | None | _Unset = UNSET,
     image=UNSET,
+    poll: dict | None | _Unset = UNSET,
 ) -> Entry:
     """Change an entry, refusing a stale ``version`` with the current one.
 
     A headline, body or fact-check change after publication sets
     ``updated_at`` (the "Updated HH:MM" marker); the entry keeps its place
     in the timeline. ``fact_check=None`` removes a fact check, ``image=None``
-    the photo (withheld unless another published entry shows it).
+    the photo (withheld unless another published entry shows it); ``poll``
+    adds or replaces the entry's poll (its options only until someone
+    votes), ``poll=None`` removes it.
     """
     with transaction.atomic():
         lock_blog(entry.blog)
@@ -216,6 +226,10 @@ def entry_edit(
                     withhold_if_unused(current.image_id, slug=current.blog.slug, leaving=current)
                     release_if_withheld(image)
                 current.image = image
+        if poll is not UNSET:
+            if poll is not None and current.kind == Entry.Kind.CLOSING:
+                raise Invalid("A closing note cannot carry a poll.", field="poll")
+            content_changed |= poll_attach(current, poll)
         changed |= content_changed
         if kind is not UNSET:
             kind = clean_kind(kind)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from posts.domain import permissions
 from posts.domain.destinations import check_url
 from posts.domain.errors import Invalid, NotFound
+from posts.domain.events import OPT_IN_WEBHOOK_TYPES
 from posts.domain.models import (
     Blog,
     Event,
@@ -35,10 +36,11 @@ def _clean_partner_fields(*, url=UNSET, blogs=UNSET, event_types=UNSET, name=UNS
         fields["name"] = name
     if event_types is not UNSET:
         event_types = list(event_types or [])
-        unknown = [t for t in event_types if t not in Event.Type.values]
+        known = [*Event.Type.values, *OPT_IN_WEBHOOK_TYPES]
+        unknown = [t for t in event_types if t not in known]
         if unknown:
             raise Invalid(
-                f"Unknown event type '{unknown[0]}'; use any of {', '.join(Event.Type.values)}.",
+                f"Unknown event type '{unknown[0]}'; use any of {', '.join(known)}.",
                 field="event_types",
             )
         fields["event_types"] = sorted(set(event_types))

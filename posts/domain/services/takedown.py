@@ -15,6 +15,7 @@ from posts.domain.models import (
     EntryRevision,
     Erasure,
     Event,
+    Poll,
     Question,
     WebhookAttempt,
     WebhookDelivery,
@@ -138,6 +139,7 @@ def entry_erase(*, entry: Entry, user, reason: str) -> Erasure:
         # Its photo's files go too, unless an entry not deleted still uses it.
         if not erase_if_unused(current.image_id, erased=current):
             Entry.objects.filter(pk=current.pk).update(image=None)
+        Poll.objects.filter(entry=current).delete()  # its question and options are the entry's text
         tombstone_events(current)
         # A partner's error reply may quote what we sent it: every event that
         # carried the entry (now tombstones) and the blog's few blog.* events.

@@ -391,6 +391,19 @@ def close_blog(request, slug: str, payload: BlogCloseIn):
     return _written(_full_blog(blog))
 
 
+@writes.post(
+    "/{slug}/entries/{entry_id}/poll/close", response={200: EntryOut, **WRITE_ERRORS},
+    summary="Close an entry's poll (its result freezes)", **WRITE,
+)
+def close_poll(request, slug: str, entry_id: int):
+    entry = selectors.get_entry(blog=_any_blog(slug), entry_id=entry_id)
+    poll = entry.reader_poll
+    if poll is None:
+        raise NotFound("This entry has no poll.")
+    services.poll_close(poll=poll, user=request.auth)
+    return _written(_full_entry(entry))
+
+
 @writes.post("/{slug}/entries", response={201: EntryOut, **WRITE_ERRORS}, summary="Post an entry", **WRITE)
 def create_entry(request, slug: str, payload: EntryCreateIn):
     """``status`` defaults to ``scheduled`` when ``publish_at`` is given, else ``published``."""

@@ -128,6 +128,7 @@ class BlogPatchIn(_Input):
     language: str = Field("", json_schema_extra={"maxLength": 35}, description="BCP 47 tag, e.g. 'en-GB'.")
     opens_at: datetime | None = Field(None, description="Schedule a draft to open (null: unschedule).")
     questions_enabled: bool = Field(False, description="Readers may send questions.")
+    show_reader_count: bool = Field(False, description='Show "N reading now" on the public page.')
 
 
 class BlogCloseIn(_Input):
@@ -143,6 +144,12 @@ class FactCheckIn(_Input):
     verdict: str = Field(description="One of the newsroom's labels (LIVEBLOG_FACT_CHECK_VERDICTS).")
 
 
+class PollIn(_Input):
+    question: str = Field(min_length=1, max_length=300)
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(min_length=2, max_length=6)
+    closes_at: datetime | None = Field(None, description="Optional: when voting stops (a future time with a zone).")
+
+
 class EntryCreateIn(_Input):
     body: Body
     headline: Headline = ""
@@ -152,6 +159,7 @@ class EntryCreateIn(_Input):
     status: Literal["draft", "scheduled", "published"] | None = None
     publish_at: datetime | None = None
     fact_check: FactCheckIn | None = None
+    poll: PollIn | None = None
     authors: Bylines | None = None
     image: int | None = Field(None, description="A photo's id (POST /api/media), or null.")
 
@@ -166,6 +174,7 @@ class EntryPatchIn(_Input):
     status: Literal["draft", "scheduled", "published"] = "published"
     publish_at: datetime | None = None
     fact_check: FactCheckIn | None = Field(None, description="null removes the fact check.")
+    poll: PollIn | None = Field(None, description="Adds or replaces the poll (its options only until someone votes); null removes it.")
     authors: Bylines | None = None
     image: int | None = Field(None, description="A photo's id (POST /api/media); null removes the photo.")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -200,6 +200,18 @@ def entry_pin(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse:
     entry = services.entry_pin(entry=entry, user=request.user, pinned=pinned)
     message = "Pinned to the top." if pinned else "Unpinned."
     return entry_reply(request, blog=blog, role=role, entry=entry, message=message)
+
+
+@desk_view
+@require_POST
+def poll_close(request: HttpRequest, slug: str, entry_id: int) -> HttpResponse:
+    blog, role = desk_blog(request, slug)
+    entry = selectors.desk_entry_or_404(blog=blog, entry_id=entry_id)
+    if entry.reader_poll is None:
+        raise Http404("This entry has no poll.")
+    services.poll_close(poll=entry.reader_poll, user=request.user)
+    entry = selectors.desk_entry_or_404(blog=blog, entry_id=entry_id)
+    return entry_reply(request, blog=blog, role=role, entry=entry, message="Poll closed: its result is final.")
 
 
 @desk_view

@@ -127,7 +127,10 @@ class _EntryFields(FactCheckFields, DeskForm):
         self.fields["authors"].choices = [(a.pk, a.name) for a in choices]
 
     def clean_publish_at(self) -> datetime | None:
-        value = self.cleaned_data.get("publish_at")
+        return self.local_time(self.cleaned_data.get("publish_at"))
+
+    def local_time(self, value: datetime | None) -> datetime | None:
+        """A typed local time in UTC, by the browser's offset when the desk script sent it."""
         if value is None:
             return None
         offset = self.data.get(self.add_prefix("tz_offset"))
@@ -189,6 +192,24 @@ class ComposerForm(PhotoFields, _EntryFields):
     """A new entry. ``action`` is the button pressed: publish, draft,
     schedule or submit (a contributor's "Submit for approval")."""
 
+    # A reader poll (templates/desk/_poll_fields.html); all empty: none.
+    poll_question = forms.CharField(required=False, max_length=600, label="Poll question")
+    poll_options = forms.CharField(
+        required=False, label="Poll options", widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="2 to 6 options, one a line.",
+    )
+    poll_closes_at = forms.DateTimeField(
+        required=False, label="Voting closes",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Optional: without it the poll stays open until you close it.",
+    )
+    field_aliases = {
+        **_EntryFields.field_aliases,
+        "poll": "poll_question", "poll.question": "poll_question", "poll.options": "poll_options",
+        "poll.closes_at": "poll_closes_at",
+    }
+
     ACTIONS = ("publish", "draft", "schedule", "submit")
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS], required=False, initial="publish")
     field_aliases = {**FactCheckFields.field_aliases, **PhotoFields.photo_aliases}
@@ -197,6 +218,18 @@ class ComposerForm(PhotoFields, _EntryFields):
 
     def clean_action(self) -> str:
         return self.cleaned_data.get("action") or "publish"
+
+    def clean_poll_closes_at(self) -> datetime | None:
+        return self.local_time(self.cleaned_data.get("poll_closes_at"))
+
+    def service_kwargs(self) -> dict:
+        kwargs = super().service_kwargs()
+        data = self.cleaned_data
+        question = data.get("poll_question") or ""
+        options = [line for line in (data.get("poll_options") or "").splitlines() if line.strip()]
+        if question.strip() or options:
+            kwargs["poll"] = {"question": question, "options": options, "closes_at": data.get("poll_closes_at")}
+        return kwargs
 
     @property
     def options_open(self) -> bool:

@@ -20,6 +20,7 @@ urlpatterns = [
     path("blogs/<slug:slug>/settings/", questions.blog_settings, name="blog-settings"),
     path("blogs/<slug:slug>/questions/<int:question_id>/answer/", questions.question_answer, name="question-answer"),
     path("blogs/<slug:slug>/questions/<int:question_id>/dismiss/", questions.question_dismiss, name="question-dismiss"),
+    path("blogs/<slug:slug>/reader-count/", views.blog_reader_count, name="blog-reader-count"),
     path("blogs/<slug:slug>/team/", views.team_set, name="team-set"),
     path("blogs/<slug:slug>/team/<int:user_id>/remove/", views.team_remove, name="team-remove"),
     path("blogs/<slug:slug>/entries/", entries.entry_create, name="entry-create"),
@@ -31,4 +32,5 @@ urlpatterns = [
     path("blogs/<slug:slug>/entries/<int:entry_id>/delete/", entries.entry_delete, name="entry-delete"),
     path("blogs/<slug:slug>/entries/<int:entry_id>/history/", entries.entry_history, name="entry-history"),
     path("blogs/<slug:slug>/entries/<int:entry_id>/erase/", entries.entry_erase, name="entry-erase"),
+    path("blogs/<slug:slug>/entries/<int:entry_id>/poll/close/", entries.poll_close, name="poll-close"),
 ]

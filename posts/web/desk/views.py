@@ -202,6 +202,17 @@ def blog_open(request: HttpRequest, slug: str) -> HttpResponse:
 
 @desk_view
 @require_POST
+def blog_reader_count(request: HttpRequest, slug: str) -> HttpResponse:
+    """Show or hide "N reading now" on the public page (editors)."""
+    blog, _role = desk_blog(request, slug)
+    show = request.POST.get("show") == "1"
+    services.blog_update(blog=blog, user=request.user, show_reader_count=show)
+    messages.success(request, "Readers now see how many are reading." if show else "The reader count is hidden from readers.")
+    return back_to_desk(blog)
+
+
+@desk_view
+@require_POST
 def team_set(request: HttpRequest, slug: str) -> HttpResponse:
     """Add a colleague to the team, or change their role."""
     blog, role = desk_blog(request, slug)
