@@ -233,6 +233,6 @@ class WebhookBody(Shape):
     timestamp: datetime
     blog: str
     data: Annotated[
-        EntryPublished | EntryUpdated | EntryDeleted | BlogUpdated | BlogClosed | PollUpdated,
+        EntryPublished | EntryUpdated | EntryDeleted | BlogUpdated | BlogClosed | BlogOpened | PollUpdated,
         Field(discriminator="type"),
     ]

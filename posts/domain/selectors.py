@@ -185,6 +185,14 @@ def upcoming_blog(slug: str) -> Blog | None:
     return Blog.objects.filter(slug=slug, status=Blog.Status.DRAFT, opens_at__isnull=False).first()
 
 
+def public_or_upcoming_blog(slug: str) -> Blog | None:
+    """:func:`public_blog` or :func:`upcoming_blog`, in one query (a draft
+    returned is scheduled to open)."""
+    return Blog.objects.filter(
+        Q(slug=slug) & (~Q(status=Blog.Status.DRAFT) | Q(opens_at__isnull=False))
+    ).first()
+
+
 def public_blogs(*, limit: int = 50) -> list[Blog]:
     """Live blogs first, then recently closed ones."""
     live = list(Blog.objects.filter(status=Blog.Status.LIVE).order_by("-coverage_start", "-id")[:limit])

@@ -73,7 +73,7 @@ def _error(exc: ServiceError) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def subscribe(request, slug: str):
-    blog = selectors.public_blog(slug) or selectors.upcoming_blog(slug)
+    blog = selectors.public_or_upcoming_blog(slug)
     if blog is None:
         raise Http404("No such live blog.")
     try:
@@ -87,7 +87,7 @@ def subscribe(request, slug: str):
 @csrf_exempt
 @require_POST
 def unsubscribe(request, slug: str):
-    blog = selectors.public_blog(slug) or selectors.upcoming_blog(slug)
+    blog = selectors.public_or_upcoming_blog(slug)
     if blog is None:
         raise Http404("No such live blog.")
     try:

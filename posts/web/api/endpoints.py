@@ -241,10 +241,11 @@ def get_blog(request, slug: str):
     read = _blog_read("api-blog", slug)
 
     def build():
-        upcoming = selectors.upcoming_blog(slug)
-        if upcoming is not None:  # scheduled to open: the blog, never its entries
-            return _json(blog_dict(upcoming), blog=upcoming)
-        blog = _public_blog(slug)
+        blog = selectors.public_or_upcoming_blog(slug)
+        if blog is None:
+            raise NotFound(f"No live blog '{slug}'.")
+        if blog.status == Blog.Status.DRAFT:  # scheduled to open: the blog, never its entries
+            return _json(blog_dict(blog), blog=blog)
         data = blog_dict(blog, key_events=selectors.key_events(blog=blog))
         pinned = selectors.pinned_entry(blog=blog, light=True)
         data["pinned"] = _entry_dicts([pinned])[0] if pinned is not None else None
