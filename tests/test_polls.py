@@ -7,6 +7,7 @@ tests/test_polls_redis.py counts through a Redis of its own."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import timedelta
 
@@ -342,6 +343,16 @@ def test_without_javascript_the_form_post_answers_with_the_result_and_a_link_bac
     assert again.status_code == 409 and "already voted" in again.content.decode()
     result = Client().get(f"/live/{blog.slug}/polls/{poll.pk}/result")
     assert result.status_code == 200 and "1 vote" in result.content.decode()
+
+
+def test_the_widget_carries_the_poll_and_the_script_that_keeps_its_tallies_live(blog, reporter):
+    entry = _poll_entry(blog, reporter)
+    poll = entry.poll
+    widget = Client().get(f"/live/{blog.slug}/embed/")
+    page = widget.content.decode()
+    assert widget.status_code == 200
+    assert f'action="/live/{blog.slug}/polls/{poll.pk}/vote"' in page  # votes from the widget, JS or not
+    assert re.search(r'<script src="/static/live/polls\.[0-9a-f]+\.js" defer>', page)
 
 
 def test_the_entry_html_carries_the_form_but_never_the_tallies(blog, reporter):
