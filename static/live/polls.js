@@ -82,7 +82,10 @@
   function load(form) {
     var url = form.getAttribute("data-poll-url");
     if (!url) return;
-    fetch(url, { headers: { Accept: "application/json" } })
+    // Revalidated, not taken from the browser's cache: a reader reloading
+    // right after voting sees the count as it is (nginx still answers from
+    // its one-second cache).
+    fetch(url, { headers: { Accept: "application/json" }, cache: "no-cache" })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (poll) { showTallies(form, poll); })
       .catch(function () { /* the form still works */ });
