@@ -198,6 +198,17 @@ def _recovered_after(by_second: list[float]) -> int | None:
     return None
 
 
+def start_readers(python: str, base: str, slug: str, *, readers: int, start_seq: int, out: Path) -> subprocess.Popen:
+    """The drill's and the soak's readers (bench/fault_client.py), resuming
+    after ``start_seq``; they write what each got to ``out``."""
+    out.unlink(missing_ok=True)
+    return subprocess.Popen(
+        ["nice", "-n", "10", python, "-m", "bench.fault_client", "--url", f"{base}/live/{slug}/events",
+         "--readers", str(readers), "--last-event-id", str(start_seq), "--out", str(out)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+
+
 def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: BackgroundProfile, python: str):
     slug, token = seeded["live"]["slug"], seeded["token"]
     readers = plan.fault_readers
@@ -205,12 +216,7 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
     memory_before = memory_by_kind(profile)
     start_seq = _latest_seq(base, token, slug)
     out = run_dir / "fault-readers.json"
-    out.unlink(missing_ok=True)
-    client = subprocess.Popen(
-        ["nice", "-n", "10", python, "-m", "bench.fault_client", "--url", f"{base}/live/{slug}/events",
-         "--readers", str(readers), "--last-event-id", str(start_seq), "--out", str(out)],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
+    client = start_readers(python, base, slug, readers=readers, start_seq=start_seq, out=out)
     desk = Desk(base, token, slug)
     recoveries: dict[str, float] = {}
     try:

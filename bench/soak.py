@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
 import threading
 import time
 import uuid
 from pathlib import Path
 
-from deploy.profile import ROOT, BackgroundProfile
+from deploy.profile import BackgroundProfile
 
-from .faults import _expected_seqs, _latest_seq, memory_by_kind
+from .faults import _expected_seqs, _latest_seq, memory_by_kind, start_readers
 
 SOAK_INTERVAL = 0.25  # one write every this long: a publish, or every third an edit
 
@@ -100,12 +99,7 @@ def phase_soak(report, plan, base: str, run_dir: Path, seeded: dict, profile: Ba
     memory_before = memory_by_kind(profile)
     start_seq = _latest_seq(base, token, slug)
     out = run_dir / "soak-readers.json"
-    out.unlink(missing_ok=True)
-    client = subprocess.Popen(
-        ["nice", "-n", "10", python, "-m", "bench.fault_client", "--url", f"{base}/live/{slug}/events",
-         "--readers", str(readers), "--last-event-id", str(start_seq), "--out", str(out)],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
+    client = start_readers(python, base, slug, readers=readers, start_seq=start_seq, out=out)
     desk = EditingDesk(base, token, slug)
     started = time.monotonic()
     try:

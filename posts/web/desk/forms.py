@@ -131,17 +131,7 @@ class _EntryFields(FactCheckFields, DeskForm):
 
     def local_time(self, value: datetime | None) -> datetime | None:
         """A typed local time in UTC, by the browser's offset when the desk script sent it."""
-        if value is None:
-            return None
-        offset = self.data.get(self.add_prefix("tz_offset"))
-        try:
-            minutes = int(offset) if offset not in (None, "") else None
-        except ValueError:
-            minutes = None
-        if minutes is not None and abs(minutes) <= 1000:
-            naive = timezone.make_naive(value) if timezone.is_aware(value) else value
-            return (naive + timedelta(minutes=minutes)).replace(tzinfo=UTC)
-        return value if timezone.is_aware(value) else timezone.make_aware(value)
+        return _local_time(value, self.data.get(self.add_prefix("tz_offset")))
 
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
