@@ -30,6 +30,7 @@ class Reader:
         self.engine = ""
         self.retry_ms = 3000
         self.reconnects = 0
+        self.streams: list[list] = []  # [when, resumed after, status, engine, first id received]
         self.writer: asyncio.StreamWriter | None = None
         self.connected = asyncio.Event()
 
@@ -57,6 +58,7 @@ class Reader:
         status = head.split(b" ", 2)[1].decode()
         self.statuses[status] = self.statuses.get(status, 0) + 1
         self.engine = "nchan" if b"X-Push-Engine: nchan" in head else "app"
+        self.streams.append([round(asyncio.get_running_loop().time(), 3), self.seqs[-1] if self.seqs else None, status, self.engine, None])
         self.connected.set()
         if status != "200":
             self.writer.close()
@@ -74,6 +76,8 @@ class Reader:
                     self.retry_ms = int(match.group(1))
                 if (match := ID_LINE.search(block)) is not None:
                     self.seqs.append(int(match.group(1)))
+                    if self.streams[-1][4] is None:
+                        self.streams[-1][4] = self.seqs[-1]
         self.writer.close()
 
     def cut(self) -> None:
@@ -92,6 +96,7 @@ class Reader:
             "statuses": self.statuses,
             "engine": self.engine,
             "reconnects": self.reconnects,
+            "streams": self.streams,
         }
 
 

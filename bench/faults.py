@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -61,6 +62,73 @@ def memory_by_kind(profile: BackgroundProfile) -> dict[str, float]:
         else:
             kinds[kind] = total
     return {k: round(v, 1) for k, v in kinds.items()}
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cpu_by_kind(profile: BackgroundProfile, readers_pid: int) -> dict[str, float]:
+    """CPU seconds used so far per process kind (a process and its children;
+    the app processes added up), the drill's readers and PostgreSQL's
+    backends included: where the time goes after the cut."""
+    kinds: dict[str, float] = {}
+    for name, (_state, pid) in profile.status().items():
+        if pid:
+            kind = "app" if name.startswith("app-") else name
+            kinds[kind] = kinds.get(kind, 0.0) + sum(_cpu_s(p) for p in [pid, *_children(pid)])
+    kinds["readers (bench)"] = _cpu_s(readers_pid)
+    postgres = [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and _comm(int(e.name)) == "postgres"]
+    kinds["postgresql"] = sum(_cpu_s(p) for p in postgres)
+    return kinds
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def resume_outcomes(profile: BackgroundProfile) -> dict[str, float]:
+    """``liveblog_sse_resumes_total`` by outcome, from the profile's metrics port."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    conn = http.client.HTTPConnection("127.0.0.1", profile.opts.metrics_port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    except OSError:
+        return {}
+    finally:
+        conn.close()
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "liveblog_sse_resumes_total"
+    }
+
+
+def _profile_apps(profile: BackgroundProfile, seconds: int) -> list[subprocess.Popen]:
+    """With ``BENCH_PYSPY_DIR`` set: py-spy samples every app process for
+    ``seconds`` (collapsed stacks, one file per process) -- where the app's
+    time goes after the cut."""
+    out = os.environ.get("BENCH_PYSPY_DIR")
+    if not out:
+        return []
+    Path(out).mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    return [
+        subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--format", "raw",
+                          "--nonblocking", "--subprocesses", "-o", f"{out}/{name}.txt"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name, (_state, pid) in profile.status().items() if name.startswith("app-") and pid
+    ]
 
 
 class Desk:
@@ -230,18 +298,29 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
         # they resume with Last-Event-ID and must end on Nchan; the desk's
         # publish p99 must be back under 100 ms within 10 s. First, so that
         # no fault's own aftermath is counted in it.
+        resumes_before = resume_outcomes(profile)
+        cpu = [cpu_by_kind(profile, client.pid)]
+        spies = _profile_apps(profile, 12)
+        cut_seq = _latest_seq(base, token, slug)
         cut_at = time.time()
         client.stdin.write("CUT\n")
         client.stdin.flush()
-        time.sleep(max(15.0, plan.fault_gap))
+        for _ in range(3):
+            time.sleep(max(15.0, plan.fault_gap) / 3)
+            cpu.append(cpu_by_kind(profile, client.pid))
+        resumes = {k: v - resumes_before.get(k, 0) for k, v in resume_outcomes(profile).items()}
+        for spy in spies:
+            spy.wait(timeout=30)
+        kill_seqs = {"cut": cut_seq}
         for name in ("app-0", "celery-worker", "celery-beat", "nginx worker", "redis"):
+            kill_seqs[name] = _latest_seq(base, token, slug)
             if name == "nginx worker":
                 recoveries[name] = _kill_nginx_worker(run_dir)
             else:
                 _state, pid = profile.status()[name]
                 os.kill(pid, signal.SIGKILL)
                 recoveries[name] = _wait_restarted(profile, name, pid)
-            print(f"  kill -9 {name}: running again after {recoveries[name]:.1f} s", flush=True)
+            print(f"  kill -9 {name} (at seq {kill_seqs[name]}): running again after {recoveries[name]:.1f} s", flush=True)
             time.sleep(plan.fault_gap)
     finally:
         desk.finish()
@@ -275,6 +354,7 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
         "write_retries": desk.retries, "write_keys_in_flight": desk.in_flight, "recovery_s": recoveries, "on_nchan": on_nchan,
         "publish_p99_before_cut_ms": p99_before, "publish_p99_10s_after_cut_ms": p99_after, "publish_p99_ms_by_second_after_cut": by_second,
         "publish_p99_under_100ms_from_s": recovered, "memory_mib_before": memory_before,
+        "resumes_after_cut": resumes, "cpu_s_after_cut": cpu, "seq_at_each_fault": kill_seqs,
         "memory_mib_after": memory_after,
     }
     report.add(
@@ -304,7 +384,16 @@ def phase_faults(report, plan, base: str, run_dir: Path, seeded: dict, profile: 
         recovered is not None and recovered <= 10,
         note="p99 per second after the cut: " + " ".join(f"{ms:.0f}" for ms in by_second),
     )
-    report.add("drill: readers on Nchan after resuming", f"{on_nchan:,} of {readers:,}", "all", on_nchan == readers)
+    report.add("drill: readers on Nchan after resuming", f"{on_nchan:,} of {readers:,}", "all", on_nchan == readers,
+               note="resumes by how they were served: " + (", ".join(
+                   f"{k} {v:,.0f}" for k, v in sorted(resumes.items()) if v) or "none counted"))
+    windows = [
+        ", ".join(f"{k} {later.get(k, 0) - earlier.get(k, 0):.1f}" for k in sorted(later)
+                  if later.get(k, 0) - earlier.get(k, 0) >= 0.05)
+        for earlier, later in zip(cpu, cpu[1:], strict=False)
+    ]
+    report.add("drill: CPU seconds per process kind in each third of the 15 s after the cut", " | ".join(windows),
+               "(reported)")
     report.add(
         "drill: memory per process kind before -> after (MiB PSS)",
         ", ".join(f"{k} {memory_before.get(k, 0)}->{v}" for k, v in sorted(memory_after.items())), "(reported)",

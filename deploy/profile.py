@@ -113,7 +113,11 @@ def render_nginx_conf(opts: Options) -> str:
         "LOAD_BROTLI_STATIC": f"load_module {BROTLI_STATIC_MODULE};" if brotli else "",
         "BROTLI_STATIC": "brotli_static on;" if brotli else "# (no brotli_static module: gzip only)",
         "USER": user,
-        "WORKER_PROCESSES": os.environ.get("NGINX_WORKERS") or str(max(1, os.cpu_count() or 1)),
+        # One worker (deploy/README.md, "One nginx worker"): with more, Nchan
+        # 1.3.6 passes messages between workers, and a worker killed or
+        # crashed leaves the other's readers on a channel that no longer gets
+        # them, or drops a message for them (the fault drill saw both).
+        "WORKER_PROCESSES": os.environ.get("NGINX_WORKERS") or "1",
         "RLIMIT_NOFILE": str(nofile),
         "WORKER_CONNECTIONS": str(max(1024, min(nofile - 64, 40000))),
         "RUN_DIR": str(opts.run_dir),
@@ -317,6 +321,9 @@ class Supervisor:
         # Counters of a previous run's processes would add up with this run's.
         shutil.rmtree(run / "metrics", ignore_errors=True)
         (run / "metrics").mkdir()
+        # The own Redis's append-only file outlives a kill -9, not the profile
+        # (what it held described a previous nginx's Nchan).
+        shutil.rmtree(run / "appendonlydir", ignore_errors=True)
         for stale in ("ready.json",):
             with suppress(FileNotFoundError):
                 (run / stale).unlink()
@@ -344,8 +351,12 @@ class Supervisor:
             programs.append(Program(
                 "redis",
                 [
+                    # An append-only file, as deploy/cluster's: after a kill -9 it
+                    # comes back with the fan-out's record of what went to Nchan
+                    # (without it the fan-out starts again from the database's
+                    # confirmed seq, and a seq can reach readers twice).
                     "redis-server", "--bind", "127.0.0.1", "--port", str(opts.own_redis_port), "--save", "",
-                    "--appendonly", "no", "--dir", str(opts.run_dir),
+                    "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(opts.run_dir),
                 ],
                 priority=50,
             ))

@@ -19,8 +19,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "liveblog.settings")
 
 django_application = get_asgi_application()
 
-from posts.web import vote_fast  # noqa: E402 - needs the apps loaded
+from posts.web import sse, vote_fast  # noqa: E402 - needs the apps loaded
 
-# Votes' hot path answered before Django (docs/polls.md); the rest is Django.
-application = scheduler.lifespan(vote_fast.wrap(django_application))
+# Votes' and resumes' hot paths answered before Django (docs/polls.md,
+# docs/events.md); the rest is Django.
+application = scheduler.lifespan(vote_fast.wrap(sse.wrap(django_application)))
 freeze_startup_heap()

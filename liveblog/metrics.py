@@ -42,6 +42,12 @@ FANOUT_SECONDS = Histogram(
     "liveblog_fanout_duration_seconds", "One event's fan-out task: channel, caches, deliveries created, "
     "follow-up tasks enqueued.", buckets=_LATENCY_BUCKETS,
 )
+SSE_RESUMES = Counter(
+    "liveblog_sse_resumes_total", "Streams resumed behind nginx's hand-off, by how they were served: handed "
+    "(to Nchan, before Django), handed_view (to Nchan, by the view), replay (the gap from the event log, then "
+    "back), app (streamed by the app: Nchan could not take it).",
+    ["outcome"],
+)
 WEBHOOK_ATTEMPTS = Counter(
     "liveblog_webhook_attempts_total", "Webhook POSTs by partner id and outcome (ok, failed).",
     ["partner", "outcome"],

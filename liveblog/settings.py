@@ -218,6 +218,8 @@ if REDIS_URL:
             # A lost Redis must cost readers milliseconds, not seconds: the read
             # side then serves from the database (posts/delivery/cache.py).
             "OPTIONS": {
+                # One pool per process, not one per request (liveblog/redis_pool.py).
+                "pool_class": "liveblog.redis_pool.SharedConnectionPool",
                 "socket_connect_timeout": float(os.environ.get("CACHE_CONNECT_TIMEOUT", "0.25")),
                 "socket_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
             },

@@ -26,7 +26,6 @@ import brotli
 import pytest
 
 from deploy.profile import ROOT
-from posts.delivery import nchan
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +103,19 @@ def latest_seq(prod, slug: str) -> int:
     status, headers, data = request(prod, "GET", f"/api/blogs/{slug}", auth=True)
     assert status == 200
     return json.loads(data)["seq"]
+
+
+def wait_nchan_has(prod, slug: str, seq: int) -> None:
+    """Until the fan-out has given Nchan ``seq`` and recorded it for the
+    resume hand-off (posts/delivery/nchan.py), or 15 s."""
+    script = (
+        "import time\nfrom django.core.cache import cache\nfrom posts.delivery import nchan\n"
+        "for _ in range(150):\n"
+        f"    records = cache.get(nchan.record_key({slug!r})) or []\n"
+        f"    if records and records[-1][0] >= {seq}: break\n    time.sleep(0.1)\n"
+        "else:\n    raise SystemExit('not recorded')\n"
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=prod.env, check=True)
 
 
 def test_live_page_is_served_from_the_micro_cache_on_the_second_read(prod, live_blog):
@@ -219,13 +231,20 @@ def test_a_resume_within_seconds_is_handed_to_nchan_which_sends_what_was_missed(
     assert "Missed while offline" in received
 
 
-def test_a_resume_from_long_ago_is_replayed_by_the_app_which_then_ends_the_stream(prod, live_blog):
-    """What is older than Nchan keeps comes from the event log; the stream
-    ends with a short retry so the browser comes back and is handed off.
-    "Long ago" is past the hand-off's window: within it, Nchan would send
-    the blog's first events itself (the test above)."""
-    time.sleep(nchan.HANDOFF_WINDOW + 0.5)
-    stream = Stream(prod.port, f"/live/{live_blog}/events?last_event_id=0")
+def test_a_resume_across_a_takedown_is_replayed_by_the_app_with_a_tombstone_then_ends_the_stream(prod, live_blog):
+    """Nchan's buffer still holds the deleted entry's text: a reader who
+    missed the deletion gets what it missed from the event log (a tombstone
+    in place of the entry), and the stream ends with a short retry so the
+    browser comes back and is handed off."""
+    before = latest_seq(prod, live_blog)
+    status, _, data = request(prod, "POST", f"/api/blogs/{live_blog}/entries", {"body": "Defamatory, soon gone"}, auth=True)
+    assert status == 201, data
+    entry_id = json.loads(data)["id"]
+    status, _, _ = request(prod, "DELETE", f"/api/blogs/{live_blog}/entries/{entry_id}", auth=True)
+    assert status in (200, 204)
+    deleted = seq_above(prod, live_blog, before + 1)
+    wait_nchan_has(prod, live_blog, deleted)
+    stream = Stream(prod.port, f"/live/{live_blog}/events?last_event_id={before}")
     try:
         assert stream.status == 200
         assert "x-push-engine" not in stream.headers
@@ -233,7 +252,34 @@ def test_a_resume_from_long_ago_is_replayed_by_the_app_which_then_ends_the_strea
     finally:
         stream.close()
     assert "retry: 100\n" in body
-    assert "id: 1\n" in body
+    assert f"id: {deleted}\n" in body
+    assert "Defamatory" not in body
+    # Back with the last seq it got: Nchan's from then on.
+    stream = Stream(prod.port, f"/live/{live_blog}/events", headers={"Last-Event-ID": str(deleted)})
+    try:
+        assert stream.status == 200
+        assert stream.headers["x-push-engine"] == "nchan"
+    finally:
+        stream.close()
+
+
+def test_a_resume_seconds_late_is_still_handed_to_nchan(prod, live_blog):
+    """After an outage readers come back seconds later, all at once: while
+    Nchan holds what they missed (no takedown among it) each is handed over
+    in one request, however old the messages are."""
+    before = latest_seq(prod, live_blog)
+    request(prod, "POST", f"/api/blogs/{live_blog}/entries", {"body": "Missed a while ago"}, auth=True)
+    seq = seq_above(prod, live_blog, before)
+    wait_nchan_has(prod, live_blog, seq)
+    time.sleep(6)  # older than the hand-off's former 5 s window
+    stream = Stream(prod.port, f"/live/{live_blog}/events", headers={"Last-Event-ID": str(seq - 1)})
+    try:
+        assert stream.status == 200
+        assert stream.headers["x-push-engine"] == "nchan"
+        received = stream.read_until(f"id: {seq}\n".encode(), timeout=10).decode()
+    finally:
+        stream.close()
+    assert "Missed a while ago" in received
 
 
 def test_resuming_a_stream_of_an_unknown_blog_is_a_404_from_the_app(prod):

@@ -97,3 +97,38 @@ def test_a_publish_failing_twice_raises_for_the_task_to_retry(publisher, db):
     with pytest.raises(OSError):
         nchan.publish("night", MESSAGE)
     assert publisher.posts == 2 and publisher.published == []
+
+
+def _published(seq: int, type_: str = "entry.published") -> dict:
+    return {"seq": seq, "type": type_, "entry": {"id": seq}}
+
+
+def test_a_resume_across_a_takedown_is_never_handed_to_nchan(publisher, db):
+    """Nchan's buffer still holds the deleted entry's text; the event log's
+    replay carries a tombstone instead."""
+    for message in (_published(7), _published(8, "entry.deleted"), _published(9)):
+        nchan.publish("night", message)
+    assert nchan.resume_after("night", 6) is None  # the deletion is among what it missed
+    assert nchan.resume_after("night", 7) is None
+    assert nchan.resume_after("night", 8) == f"{publisher.now}:1"  # after it: Nchan's
+    assert nchan.resume_after("night", 9) == f"{publisher.now}:2"
+
+
+def test_how_long_ago_the_missed_messages_were_published_does_not_matter_while_nchan_holds_them(publisher, db):
+    """After an outage every reader resumes seconds late: a time window would
+    send them all to the app's replay."""
+    publisher.now = int(time.time()) - 200
+    for seq in (7, 8, 9):
+        nchan.publish("night", _published(seq))
+    assert nchan.resume_after("night", 7) == f"{publisher.now}:0"
+    publisher.now = int(time.time()) - nchan.KEEP_TRUSTED - 5
+    nchan.publish("night", _published(10))
+    assert nchan.resume_after("night", 9) is nchan.STALE  # Nchan may no longer hold them
+
+
+def test_a_reader_further_behind_than_the_hand_off_serves_is_replayed_by_the_app(publisher, db):
+    for seq in range(1, nchan.HANDOFF_MESSAGES + 2):
+        nchan.publish("night", _published(seq))
+    latest = nchan.HANDOFF_MESSAGES + 1
+    assert nchan.resume_after("night", 1) is None
+    assert isinstance(nchan.resume_after("night", latest - nchan.HANDOFF_MESSAGES + 1), str)

@@ -39,11 +39,12 @@ def frame(message: dict, retry_ms: int | None = None) -> bytes:
 
 
 # What Nchan keeps of a blog's channel (deploy/nginx.conf.template: 64
-# messages, 300 s); the hand-off serves from it only what is younger than
-# HANDOFF_WINDOW and fewer than HANDOFF_MESSAGES, well inside both limits.
-HANDOFF_WINDOW = 5.0
+# messages, 300 s); the hand-off serves from it fewer than HANDOFF_MESSAGES,
+# and never across a takedown (WITHDRAWING: what Nchan holds before it may
+# carry the deleted entry's text; the event log's replay carries tombstones).
 HANDOFF_MESSAGES = 32
-# (seq, Nchan message id) pairs kept per blog, newest last.
+WITHDRAWING = frozenset({"entry.deleted"})
+# (seq, Nchan message id, withdraws) records kept per blog, newest last.
 RECORD_LENGTH = HANDOFF_MESSAGES + 1
 RECORD_TTL = 7 * 86400
 # nchan_message_timeout of the blogs' channels. A message id is handed to
@@ -118,7 +119,7 @@ def publish(slug: str, message: dict) -> None:
         # order) resumes after any id older than this one: Nchan sends its
         # first message, this one.
         _record(slug, seq - 1, _id_before(message_id), fresh=True)
-    _record(slug, seq, message_id)
+    _record(slug, seq, message_id, withdraws=message.get("type") in WITHDRAWING)
 
 
 _UNKNOWN = "?"
@@ -158,20 +159,20 @@ def resync(slug: str, seq: int) -> str:
     return message_id
 
 
-def _record(slug: str, seq: int, message_id: str, *, fresh: bool = False) -> None:
+def _record(slug: str, seq: int, message_id: str, *, fresh: bool = False, withdraws: bool = False) -> None:
     """Never fails the publish: without a record the hand-off replays from
     the event log instead."""
     try:
         records = [] if fresh else cache.get(record_key(slug)) or []
         if records and seq <= records[-1][0]:
             records = []  # a new blog under a used slug starts again at seq 1
-        records = [*records, (seq, message_id)][-RECORD_LENGTH:]
+        records = [*records, (seq, message_id, withdraws)][-RECORD_LENGTH:]
         cache.set(record_key(slug), records, RECORD_TTL)
     except CACHE_ERRORS:
         log.warning("nchan: could not record message %s of %s#%s", message_id, slug, seq)
 
 
-def resume_after(slug: str, seq: int) -> str | int | _Stale | None:
+def resume_after(slug: str, seq: int, records: list | None = None, *, ask: bool = True) -> str | int | _Stale | None:
     """Where Nchan can resume a reader that holds every event up to ``seq``.
 
     A message id (``<time>:<tag>``) that Nchan holds: it sends what it
@@ -179,43 +180,64 @@ def resume_after(slug: str, seq: int) -> str | int | _Stale | None:
     ahead of what Nchan has been given, or Nchan has a message not yet
     recorded). :data:`STALE`: Nchan does not hold the blog's latest recorded
     message; resync first. None: Nchan cannot fill the gap (what is missing
-    is older than the hand-off serves from it): replay from the event log.
+    is older than the hand-off serves from it, or a takedown is among it):
+    replay from the event log.
+
+    How old the missed messages are does not matter while Nchan holds them
+    (KEEP_TRUSTED): after an outage every reader resumes seconds late, and
+    a time window would send them all to the app's replay (a second request
+    each, the herd the fault drill measures). Only a takedown limits it.
+
+    ``records``: the value of :func:`record_key` when the caller read it
+    along with other keys (None: read it here). ``ask=False``: never ask
+    Nchan's publisher (a request) whether it holds the latest message; unless
+    this process knows from the last HELD_CACHE_SECONDS, answer the int.
     """
-    try:
-        records = cache.get(record_key(slug)) or []
-    except CACHE_ERRORS:
-        return None
+    if records is None:
+        try:
+            records = cache.get(record_key(slug)) or []
+        except CACHE_ERRORS:
+            return None
     if not records:
         return STALE
-    latest, latest_id = records[-1]
+    latest, latest_id = records[-1][:2]
     if seq > latest:
         return latest
     now = time.time()
     if now - _id_time(latest_id) > KEEP_TRUSTED:
         return STALE
-    for index, (recorded, message_id) in enumerate(records):
+    for index, (recorded, message_id, *_) in enumerate(records):
         if recorded != seq:
             continue
-        if recorded != latest:
-            # The oldest message Nchan must still send: the one after ``seq``.
-            following = records[index + 1][1]
-            young = now - _id_time(following) < HANDOFF_WINDOW
-            if not young or latest - seq >= HANDOFF_MESSAGES:
-                return None
-        held = holds(slug, latest_id)
+        # Records written before takedowns were marked have two fields.
+        withdrawn = any(len(record) > 2 and record[2] for record in records[index + 1:])
+        if withdrawn or latest - seq >= HANDOFF_MESSAGES or now - _id_time(message_id) > KEEP_TRUSTED:
+            # Nchan holds every message newer than the reader's only while
+            # the reader's own is younger than it keeps them.
+            return None
+        held = holds(slug, latest_id, ask=ask)
         if held is None:
             return latest
         return message_id if held else STALE
     return None
 
 
-def holds(slug: str, message_id: str) -> bool | None:
-    """Does Nchan hold ``message_id`` as ``slug``'s latest message? None: it
-    has a newer one (the fan-out is recording it). One request to the
-    publisher, remembered for HELD_CACHE_SECONDS in this process."""
+def held_recently(slug: str, message_id: str) -> bool:
+    """This process saw Nchan hold ``message_id`` as ``slug``'s latest
+    message within HELD_CACHE_SECONDS."""
     seen = _held.get(slug)
-    if seen is not None and seen[0] == message_id and time.monotonic() - seen[1] < HELD_CACHE_SECONDS:
+    return seen is not None and seen[0] == message_id and time.monotonic() - seen[1] < HELD_CACHE_SECONDS
+
+
+def holds(slug: str, message_id: str, *, ask: bool = True) -> bool | None:
+    """Does Nchan hold ``message_id`` as ``slug``'s latest message? None: it
+    has a newer one (the fan-out is recording it), or (``ask=False``) this
+    process does not know without asking. One request to the publisher,
+    remembered for HELD_CACHE_SECONDS in this process."""
+    if held_recently(slug, message_id):
         return True
+    if not ask:
+        return None
     try:
         info = channel_info(slug)
     except (OSError, http.client.HTTPException, ValueError):

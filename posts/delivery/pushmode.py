@@ -33,9 +33,19 @@ class Pace:
     retry_ms: int  # SSE's retry: how long a dropped stream waits to reconnect
 
 
+def keys(slug: str) -> list[str]:
+    """The cache keys :func:`pace` reads, for a caller that reads them in
+    the same round trip as others (:func:`pace_of`)."""
+    return [blog_key(slug), ALL_KEY]
+
+
 def pace(slug: str) -> Pace:
     """The pace readers of ``slug`` are asked to keep now (one cache round trip)."""
-    found = cache.cache_get_many([blog_key(slug), ALL_KEY])
+    return pace_of(slug, cache.cache_get_many(keys(slug)))
+
+
+def pace_of(slug: str, found: dict) -> Pace:
+    """:func:`pace` from the values of :func:`keys` already read."""
     mode = found.get(blog_key(slug)) or found.get(ALL_KEY) or settings.LIVEBLOG_PUSH_MODE
     if mode == POLL:
         ms = int(settings.LIVEBLOG_OVERLOAD_POLL_SECONDS * 1000)

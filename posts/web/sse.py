@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.db.models import Max
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
+from liveblog.metrics import SSE_RESUMES
 from posts.delivery import cache as cache_versions
 from posts.delivery import channel, nchan, pushmode
 from posts.delivery.frames import format_live, format_message, format_pace
@@ -69,13 +71,20 @@ def _closing_connection(func):
     return sync_to_async(wrapper, thread_sensitive=False)
 
 
+def _cached_blog_row(slug: str) -> list | None:
+    """``[blog id, status, creation time]``, ``[]`` for no such blog, or None
+    when the cache does not know (tolerates a lost Redis)."""
+    row = caching.cache_get(cache_versions.blog_state_key(slug))
+    return row if row is not None and len(row) in (0, 3) else None
+
+
 def _blog_state(slug: str) -> tuple[int, str, int, float] | None:
     """``(blog id, status, latest seq, creation time)`` without a query in the
     common case: id, status and creation time are cached briefly, the seq is
     the read side's (kept fresh by the fan-out's invalidation)."""
     key = cache_versions.blog_state_key(slug)
-    row = caching.cache_get(key)  # tolerates a lost Redis
-    if row is None or len(row) not in (0, 3):
+    row = _cached_blog_row(slug)
+    if row is None:
         found = (
             Blog.objects.filter(slug=slug)
             .exclude(status=Blog.Status.DRAFT)
@@ -246,6 +255,7 @@ async def live_events(request, slug: str):
     if handoff and last_id is not None and not closed and not conditional:
         target = await _hand_off(slug, last_id, channel.order_key(blog_id, created), blog_id)
         if isinstance(target, str):
+            SSE_RESUMES.labels("handed_view").inc()
             # nginx keeps this Content-Type for what Nchan sends.
             response = HttpResponse(content_type="text/event-stream; charset=utf-8")
             response["X-Accel-Redirect"] = f"{handoff}{slug}?mid={quote(target, safe='')}"
@@ -258,6 +268,7 @@ async def live_events(request, slug: str):
             # seq is not (a publish landed just now): the database knows.
             latest = await _latest_seq_async(blog_id)
         replay_only = target is None and last_seq < latest
+        SSE_RESUMES.labels("replay" if replay_only else "app").inc()
         if not replay_only:
             log.warning("sse: a resume of %s after %s stays on the app (%r)", slug, last_id, target)
     stream = _Stream(
@@ -311,3 +322,106 @@ async def _hand_off(slug: str, last_id: int, order_key: str, blog_id: int) -> ob
         await asyncio.sleep(HANDOFF_POLL)
         target = await _resume_after_async(slug, last_id)
     return target
+
+
+# --- The resume hand-off's hot path, in front of Django ----------------------
+
+EVENTS_PATH = re.compile(r"^/live/([-a-zA-Z0-9_]+)/events$")
+
+
+def wrap(app):
+    """``app`` with the common resume answered before Django.
+
+    After an outage every reader resumes within a few seconds, each with its
+    ``Last-Event-ID``, and almost every one is simply handed to Nchan. Through
+    Django that is the middleware stack and four hops to worker threads per
+    reader, and 2,000 of them held the app's two processes (and the desk's
+    publishes behind them) for seconds (bench/faults.py). This answers exactly
+    that case -- behind nginx's hand-off, a well-formed resume of a blog the
+    cache knows, open and streaming, which Nchan can serve now -- with the
+    same checks as :func:`live_events`, one cache round trip, no thread and
+    no query.
+    Everything else (a 404, a replay, a resync, a reader ahead of Nchan, the
+    desk, polling mode, a cold cache) goes to Django unchanged.
+    """
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET":
+            match = EVENTS_PATH.match(scope["path"])
+            if match is not None:
+                redirect = await _fast_handoff(scope, match.group(1))
+                if redirect is not None:
+                    SSE_RESUMES.labels("handed").inc()
+                    await send({
+                        "type": "http.response.start",
+                        "status": 200,
+                        # nginx keeps this Content-Type for what Nchan sends.
+                        "headers": [
+                            (b"content-type", b"text/event-stream; charset=utf-8"),
+                            (b"x-accel-redirect", redirect.encode("latin-1")),
+                            (b"content-length", b"0"),
+                        ],
+                    })
+                    await send({"type": "http.response.body", "body": b""})
+                    return None
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+async def _fast_handoff(scope, slug: str) -> str | None:
+    """The ``X-Accel-Redirect`` target for a resume Nchan can serve now, or
+    None for Django to answer."""
+    headers = dict(scope["headers"])
+    handoff = headers.get(b"x-liveblog-handoff", b"").decode("latin-1")
+    if not handoff or b"if-none-match" in headers or b"if-modified-since" in headers:
+        return None
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if query.get("desk") == ["1"]:
+        return None
+    raw = headers.get(b"last-event-id", b"").decode("latin-1") or (query.get("last_event_id") or [""])[0]
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 18:
+        return None  # none (a fresh stream reaches Django only without nginx) or the 400
+    target = await _fast_target(slug, int(raw))
+    return None if target is None else f"{handoff}{slug}?mid={quote(target, safe='')}"
+
+
+async def _fast_target(slug: str, last_id: int) -> str | None:
+    """What :func:`live_events` and :func:`_hand_off` decide, from one cache
+    round trip on the event loop (no thread; under a mass resume each hop to
+    a thread, and each round trip, cost the desk's publishes behind them)."""
+    state_key, seq_key, records_key = (
+        cache_versions.blog_state_key(slug), cache_versions.seq_key(slug), nchan.record_key(slug),
+    )
+    found = await cache_versions.cache_get_many_async([state_key, seq_key, records_key, *pushmode.keys(slug)])
+    row, held = found.get(state_key), found.get(seq_key)
+    if not row or len(row) != 3 or row[1] == Blog.Status.CLOSED or not held:
+        return None  # no such blog, not cached, closed: the view knows
+    if last_id > int(held[1]):
+        return None  # ahead of this process's seq: the view asks the database
+    if pushmode.pace_of(slug, found).mode == pushmode.POLL:
+        return None
+    records = found.get(records_key) or []
+    if records and not nchan.held_recently(slug, records[-1][1]):
+        # Whether Nchan holds the blog's latest message: asked once a second
+        # per process, however many readers wait for the answer.
+        await _ask_nchan(slug, records[-1][1])
+    target = nchan.resume_after(slug, last_id, records, ask=False)
+    return target if isinstance(target, str) else None
+
+
+_holds_async = sync_to_async(nchan.holds, thread_sensitive=False)
+_asking: dict[tuple[int, str], asyncio.Future] = {}
+
+
+async def _ask_nchan(slug: str, message_id: str) -> None:
+    key = (id(asyncio.get_running_loop()), slug)
+    running = _asking.get(key)
+    if running is None or running.done():
+        if len(_asking) > 1024:
+            _asking.clear()
+        running = _asking[key] = asyncio.ensure_future(_holds_async(slug, message_id))
+    await asyncio.shield(running)
+
+

@@ -24,6 +24,13 @@
   var POLL_MS = window.LIVEBLOG_POLL_MS || 5000;
   var POLL_HIDDEN_MS = 30000;
   var MAX_BACKOFF_MS = 60000;
+  // A dropped stream is resumed after a random 0.5-1.5x this (backing off):
+  // every reader of the blog loses it at the same instant when an edge
+  // restarts, and EventSource's own retry would bring them all back at once.
+  var RECONNECT_MS = 3000;
+  // A stream the server ends this soon after it opened is a replay that hands
+  // the reader over (docs/events.md): EventSource comes back as asked.
+  var HANDOVER_MS = 3000;
   var SCROLL_THRESHOLD = 200;
 
   // --- Times in the reader's zone ----------------------------------------
@@ -499,10 +506,13 @@
   var source = null;
   var pollTimer = null;
   var pollDelay = POLL_MS;
+  var reconnectTimer = null;
+  var drops = 0; // streams lost in a row without one that stayed open
 
   function stopTransports() {
     if (source) { source.close(); source = null; }
     if (pollTimer) { window.clearTimeout(pollTimer); pollTimer = null; }
+    if (reconnectTimer) { window.clearTimeout(reconnectTimer); reconnectTimer = null; }
   }
 
   function jitter(ms) { return ms * (0.8 + Math.random() * 0.4); }
@@ -577,15 +587,18 @@
   var EVENT_TYPES = ["entry.published", "entry.updated", "entry.deleted", "blog.updated", "blog.closed", "blog.opened",
     "poll.updated", "readers.now"];
 
-  function startSSE() {
+  function startSSE(resuming) {
     var url = main.getAttribute("data-events-url");
     if (!url || !window.EventSource || window.LIVEBLOG_TRANSPORT === "poll") return false;
     var opened = false;
+    var openedAt = 0;
     var failures = 0;
     // A fresh stream names no resume point, so the production profile's push
     // engine (Nchan) holds it; the catch-up poll on open fills what was
-    // published since the page was rendered. EventSource itself resumes with
-    // a Last-Event-ID header after a drop.
+    // published since the page was rendered. A resumed one names the last
+    // seq applied (the server replays or hands over from there);
+    // EventSource adds a Last-Event-ID header to its own retries.
+    if (resuming && seq > 0) url += (url.indexOf("?") < 0 ? "?" : "&") + "last_event_id=" + seq;
     source = new EventSource(url);
     function onMessage(ev) {
       try { handle(JSON.parse(ev.data)); } catch (e) { /* ignore a malformed message */ }
@@ -595,6 +608,7 @@
     source.onmessage = onMessage;
     source.onopen = function () {
       opened = true;
+      openedAt = Date.now();
       failures = 0;
       // Catch up once on every (re)connect: a push engine that keeps no
       // history (Nchan in the production profile) does not replay what was
@@ -609,13 +623,23 @@
     source.onerror = function () {
       failures += 1;
       // Never connected (no endpoint, a proxy that buffers) or given up
-      // for good: poll instead. A dropped connection that EventSource is
-      // retrying gets a poll or two meanwhile, then resumes with its id.
-      if (!opened || source.readyState === EventSource.CLOSED || failures > 3) {
+      // for good: poll instead.
+      if ((!opened && !resuming) || source.readyState === EventSource.CLOSED || failures > 3) {
         startPolling();
-      } else if (!pollTimer) {
-        schedulePoll(pollDelay);
+        return;
       }
+      if (!pollTimer) schedulePoll(pollDelay); // a poll or two meanwhile
+      if (opened && Date.now() - openedAt < HANDOVER_MS) return; // a replay ended: EventSource resumes
+      // Dropped: resume after a random delay rather than with every other
+      // reader at once; give up for polling after a few in a row.
+      drops = opened ? 1 : drops + 1;
+      source.close();
+      source = null;
+      if (drops > 4) { startPolling(); return; }
+      reconnectTimer = window.setTimeout(function () {
+        reconnectTimer = null;
+        if (live && !source && !movedToPolling) startSSE(true);
+      }, RECONNECT_MS * drops * (0.5 + Math.random()));
     };
     return true;
   }
