@@ -1,7 +1,11 @@
-"""Readers for the fault drill: EventSource-like streams that note every seq
-they get, reconnect as a browser does (after ``retry:``, with the
-``Last-Event-ID`` header), and report per reader what was lost, duplicated
+"""Readers for the fault drill: streams that note every seq they get,
+reconnect as the live page's script does (static/live/live.js, docs/events.md
+"Reconnecting without a herd": a stream dropped after it had been open 3 s
+comes back after a random 0.5-1.5 x 3 s; one the server ended sooner, a
+replay handing the reader over, after the ``retry:`` it was given), resuming
+from the last seq received, and report per reader what was lost, duplicated
 or out of order, the statuses seen and which engine served the last stream.
+``--no-jitter`` reconnects as a bare EventSource does, all after ``retry:``.
 
 Driven over standard input: ``CUT`` closes every stream at once (the readers
 reconnect, resuming); end of input stops them. Prints ``READY <n>`` once all
@@ -14,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import sys
 from urllib.parse import urlsplit
@@ -22,7 +27,13 @@ ID_LINE = re.compile(rb"^id: (\d+)$", re.M)
 RETRY_LINE = re.compile(rb"^retry: (\d+)$", re.M)
 
 
+RECONNECT_MS = 3000  # live.js
+HANDOVER_MS = 3000
+
+
 class Reader:
+    jitter = True
+
     def __init__(self, host: str, port: int, path: str) -> None:
         self.host, self.port, self.path = host, port, path
         self.seqs: list[int] = []
@@ -30,12 +41,15 @@ class Reader:
         self.engine = ""
         self.retry_ms = 3000
         self.reconnects = 0
+        self.opened_at = 0.0
         self.streams: list[list] = []  # [when, resumed after, status, engine, first id received]
         self.writer: asyncio.StreamWriter | None = None
         self.connected = asyncio.Event()
 
     async def run(self, stopping: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
         while not stopping.is_set():
+            self.opened_at = 0.0
             try:
                 await self._one_stream(stopping)
             except (OSError, asyncio.IncompleteReadError, ValueError):
@@ -43,7 +57,11 @@ class Reader:
             if stopping.is_set():
                 return
             self.reconnects += 1
-            await asyncio.sleep(self.retry_ms / 1000)
+            lived = loop.time() - self.opened_at if self.opened_at else 0.0
+            if self.jitter and lived * 1000 >= HANDOVER_MS:
+                await asyncio.sleep(RECONNECT_MS * (0.5 + random.random()) / 1000)  # noqa: S311 - jitter, not a secret
+            else:
+                await asyncio.sleep(self.retry_ms / 1000)
 
     async def _one_stream(self, stopping: asyncio.Event) -> None:
         reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -58,6 +76,7 @@ class Reader:
         status = head.split(b" ", 2)[1].decode()
         self.statuses[status] = self.statuses.get(status, 0) + 1
         self.engine = "nchan" if b"X-Push-Engine: nchan" in head else "app"
+        self.opened_at = asyncio.get_running_loop().time()
         self.streams.append([round(asyncio.get_running_loop().time(), 3), self.seqs[-1] if self.seqs else None, status, self.engine, None])
         self.connected.set()
         if status != "200":
@@ -135,7 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--readers", type=int, default=100)
     parser.add_argument("--last-event-id", type=int, default=0)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--no-jitter", action="store_true", help="reconnect after retry: only, as a bare EventSource")
     args = parser.parse_args(argv)
+    Reader.jitter = not args.no_jitter
     results = asyncio.run(main_async(args.url, args.readers, args.last_event_id))
     tmp = f"{args.out}.tmp"
     with open(tmp, "w") as fh:

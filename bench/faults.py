@@ -125,7 +125,7 @@ def _profile_apps(profile: BackgroundProfile, seconds: int) -> list[subprocess.P
     spy = str(Path(sys.executable).with_name("py-spy"))
     return [
         subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds), "--format", "raw",
-                          "--nonblocking", "--subprocesses", "-o", f"{out}/{name}.txt"],
+                          "--nonblocking", "--threads", "--idle", "-o", f"{out}/{name}.txt"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for name, (_state, pid) in profile.status().items() if name.startswith("app-") and pid
     ]

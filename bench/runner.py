@@ -756,7 +756,8 @@ def main(argv: list[str] | None = None) -> int:
         run_dir=args.run_dir.resolve(), port=args.port, pub_port=args.port + 1, metrics_port=args.port + 2,
         app_procs=args.app_procs,
         celery_concurrency=args.celery_concurrency, database_url=args.database_url, redis_url=args.redis_url,
-        access_log=False, extra_env={
+        # BENCH_ACCESS_LOG=1: nginx's access log with upstream times (a diagnosis, not a figure).
+        access_log=bool(os.environ.get("BENCH_ACCESS_LOG")), extra_env={
             "LIVEBLOG_WEBHOOKS_ALLOW_PRIVATE": "1", "LOG_LEVEL": "WARNING",
             # The votes phase sends thousands a second from each of a few
             # addresses; readers get the default limit (docs/polls.md).

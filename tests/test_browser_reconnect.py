@@ -80,15 +80,17 @@ def proxy(live_url):
 
 def test_readers_cut_at_once_resume_spread_out_from_their_last_seq(browser, proxy, blog, reporter):
     base = f"http://127.0.0.1:{proxy.port}"
-    context = browser.new_context(viewport={"width": 390, "height": 844})
     streams: list[tuple[float, str]] = []  # (when, url) of every stream a page opened
-    context.on("request", lambda r: r.resource_type == "eventsource" and streams.append((time.monotonic(), r.url)))
-    # Polling only as slow as a hidden tab: what arrives after the cut comes
-    # from the resumed streams (or their catch-up poll on open).
-    context.add_init_script("window.LIVEBLOG_POLL_MS = 60000;")
+    # One context per reader: Chromium holds six connections per host per
+    # profile, and each reader keeps one open.
+    contexts = [browser.new_context(viewport={"width": 390, "height": 844}) for _ in range(READERS)]
     try:
         pages = []
-        for _ in range(READERS):
+        for context in contexts:
+            context.on("request", lambda r: r.resource_type == "eventsource" and streams.append((time.monotonic(), r.url)))
+            # Polling only as slow as a hidden tab: what arrives after the cut
+            # comes from the resumed streams (or their catch-up poll on open).
+            context.add_init_script("window.LIVEBLOG_POLL_MS = 60000;")
             page = context.new_page()
             page.set_default_timeout(15_000)
             page.goto(f"{base}/live/{blog.slug}/")
@@ -97,6 +99,9 @@ def test_readers_cut_at_once_resume_spread_out_from_their_last_seq(browser, prox
         for page in pages:
             page.locator(f"#entry-{first.pk}").wait_for()
         seq = int(pages[0].locator("main[data-seq]").get_attribute("data-seq"))
+        # A stream that ends within 3 s of opening is a hand-over, resumed as
+        # EventSource does: these have been open longer (a drop).
+        time.sleep(3.5)
         opened = len(streams)
         cut_at = time.monotonic()
         proxy.cut()
@@ -108,12 +113,16 @@ def test_readers_cut_at_once_resume_spread_out_from_their_last_seq(browser, prox
             page.locator(f"#entry-{after.pk}").wait_for()
             assert page.locator(f"#entry-{during.pk}").count() == 1
     finally:
-        context.close()
+        for context in contexts:
+            context.close()
     resumed = streams[opened:]
     assert len(resumed) >= READERS
     delays = [when - cut_at for when, _ in resumed[:READERS]]
     for _, url in resumed[:READERS]:
-        assert parse_qs(urlsplit(url).query)["last_event_id"] == [str(seq)]
+        # The last seq the page applied: the one before the cut, or the entry
+        # published meanwhile if a poll brought it first.
+        [named] = parse_qs(urlsplit(url).query)["last_event_id"]
+        assert seq <= int(named) <= seq + 1
     # Spread over 0.5-1.5 x 3 s, not all at EventSource's one retry time.
     assert min(delays) >= 1.0
     assert max(delays) - min(delays) > 0.5, delays

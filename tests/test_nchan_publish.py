@@ -132,3 +132,37 @@ def test_a_reader_further_behind_than_the_hand_off_serves_is_replayed_by_the_app
     latest = nchan.HANDOFF_MESSAGES + 1
     assert nchan.resume_after("night", 1) is None
     assert isinstance(nchan.resume_after("night", latest - nchan.HANDOFF_MESSAGES + 1), str)
+
+
+def test_a_publisher_killed_after_nchan_took_the_message_does_not_make_it_go_out_twice(publisher, db):
+    """The Celery worker's kill -9 between Nchan's answer and the fan-out's
+    note: the task runs again and must not send the seq twice."""
+    nchan.publish("night", _published(7))
+    real_record = nchan._record
+
+    def killed(*args, **kwargs):
+        raise SystemExit("killed")  # the process dies here
+
+    nchan._record = killed
+    try:
+        with pytest.raises(SystemExit):
+            nchan.publish("night", _published(8))
+    finally:
+        nchan._record = real_record
+    assert len(publisher.published) == 2
+    nchan.publish("night", _published(8))  # the task again
+    assert len(publisher.published) == 2
+    assert nchan.resume_after("night", 7) == f"{publisher.now}:0"
+    assert nchan.resume_after("night", 8) == f"{publisher.now}:1"
+    nchan.publish("night", _published(9))
+    assert len(publisher.published) == 3
+
+
+def test_a_publisher_killed_before_nchan_took_the_message_sends_it_when_run_again(publisher, db):
+    nchan.publish("night", _published(7))
+    publisher.fail = ["before", "before"]
+    with pytest.raises(OSError):
+        nchan.publish("night", _published(8))
+    nchan.publish("night", _published(8))
+    assert len(publisher.published) == 2
+    assert publisher.published[-1].split(b"\n")[1] == b"id: 8"

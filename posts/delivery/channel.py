@@ -144,14 +144,20 @@ hub = _Hub()
 @dataclass
 class Handed:
     """The last seq of one blog handed to the live channel (None: not known,
-    e.g. Redis lost it), read and moved under that blog's channel lock."""
+    e.g. Redis lost it), read and moved under that blog's channel lock.
+    :meth:`keep` before each publish: the lock is held for as long as the
+    publishes take, and frees soon after a holder dies."""
 
     seq: int | None
+    keep: Callable[[], object] = lambda: None
 
 
-# A fan-out holds a blog's channel lock for a few publishes (milliseconds);
-# one that dies holding it frees it after this long.
-ORDER_LOCK_SECONDS = 30
+# A fan-out holds a blog's channel lock for a few publishes (milliseconds),
+# renewing it before each; one that dies holding it (a worker killed) frees
+# it after this long. Longer than one publish can take (posts/delivery/nchan.py:
+# PUBLISH_TIMEOUT, asked at most four times), and short, since the blog's live
+# delivery waits for it (30 s stopped every reader's updates in the fault drill).
+ORDER_LOCK_SECONDS = 10
 
 
 class MemoryBackend:
@@ -218,7 +224,7 @@ class RedisBackend:
             raise TimeoutError(f"the live channel's order lock of blog {key} stayed taken")
         try:
             raw = self.client.get(f"{self.prefix}handed:{key}")
-            handed = Handed(int(raw) if raw is not None else None)
+            handed = Handed(int(raw) if raw is not None else None, keep=lambda: lock.extend(ORDER_LOCK_SECONDS, replace_ttl=True))
             try:
                 yield handed
             finally:

@@ -115,8 +115,10 @@ def publish_live(event: Event) -> None:
                 blog_id=event.blog_id, seq__gt=handed.seq, seq__lt=event.seq
             ).order_by("seq")
             for earlier in missed:
+                handed.keep()
                 channel.publish(blog.slug, earlier.message)
                 handed.seq = earlier.seq
+        handed.keep()
         channel.publish(blog.slug, event.message)
         handed.seq = event.seq
 

@@ -57,6 +57,9 @@ KEEP_TRUSTED = KEEP_SECONDS - 30
 # resumes within it are handed over without asking again.
 HELD_CACHE_SECONDS = 1.0
 RESYNC_COMMENT = b": resume\n"
+# Seconds per request to Nchan's publisher (loopback, or the cluster's
+# balancer): it answers in milliseconds; the channel lock outlasts four.
+PUBLISH_TIMEOUT = 2
 
 
 class _Stale:
@@ -88,14 +91,26 @@ def publish(slug: str, message: dict) -> None:
     asked before and after, tells, so a retry never sends it twice. Raises
     :class:`OSError` if it did not go out (after one retry on a fresh
     connection), so the caller's task retries.
+
+    A publisher killed after Nchan took the message but before the fan-out
+    noted it (a Celery worker's kill -9: the fault drill) leaves a *pending*
+    note, (seq, Nchan's last id before the post); the next publish of that
+    seq finds Nchan's last id moved on (only the lock's holder publishes to
+    the channel) and records it instead of sending the message again.
     """
     if not enabled():
         return
     body = frame(message, pushmode.pace(slug).retry_ms)
+    seq = int(message["seq"])
     try:
         before = last_message_id(slug)
     except OSError:
         before = _UNKNOWN  # then a failed publish is retried blind
+    if before not in (_UNKNOWN, None) and _sent_before(slug, seq, before):
+        log.warning("nchan: %s#%s had reached Nchan before its publisher died; not sent again", slug, seq)
+        _record(slug, seq, before, withdraws=message.get("type") in WITHDRAWING)
+        return
+    _note_pending(slug, seq, before)
     held = 0
     for attempt in (1, 2):
         try:
@@ -111,7 +126,6 @@ def publish(slug: str, message: dict) -> None:
                 raise
     if not message_id:
         return
-    seq = int(message["seq"])
     if held == 1:
         # Nchan holds only this message: what it held before expired or was
         # lost (a restart, a dead worker), so older records no longer resume.
@@ -123,6 +137,26 @@ def publish(slug: str, message: dict) -> None:
 
 
 _UNKNOWN = "?"
+
+
+def _pending_key(slug: str) -> str:
+    return f"nchan-pending:{slug}"
+
+
+def _note_pending(slug: str, seq: int, before: str | None) -> None:
+    try:
+        cache.set(_pending_key(slug), (seq, before), RECORD_TTL)
+    except CACHE_ERRORS:
+        pass  # then a publisher's death may send this seq twice, as before
+
+
+def _sent_before(slug: str, seq: int, now_last: str) -> bool:
+    """Did a publish of ``seq`` reach Nchan and die before finishing?"""
+    try:
+        pending = cache.get(_pending_key(slug))
+    except CACHE_ERRORS:
+        return False
+    return bool(pending) and pending[0] == seq and pending[1] not in (_UNKNOWN,) and pending[1] != now_last
 
 
 def last_message_id(channel: str) -> str | None:
@@ -156,6 +190,8 @@ def resync(slug: str, seq: int) -> str:
     if not message_id:
         raise OSError(f"Nchan gave no message id for the resync of {slug}")
     _record(slug, seq, message_id, fresh=True)
+    # Nchan's last id moved on for the comment, not for a pending publish.
+    _note_pending(slug, seq, message_id)
     return message_id
 
 
@@ -337,7 +373,7 @@ def _request(method: str, channel: str, body: bytes | None = None, *, retry: boo
 def _connection(host: str, port: int) -> http.client.HTTPConnection:
     conn = getattr(_local, "conn", None)
     if conn is None or (conn.host, conn.port) != (host, port):
-        conn = http.client.HTTPConnection(host, port, timeout=5)
+        conn = http.client.HTTPConnection(host, port, timeout=PUBLISH_TIMEOUT)
         _local.conn = conn
     return conn
 
