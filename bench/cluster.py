@@ -334,9 +334,9 @@ def capacity_model(details: dict, cpu_ms: float) -> str:
 
 
 def upsert_section(path: Path, section: str) -> None:
-    """Put the cluster section into RESULTS.md, replacing an older one and
-    keeping the rest of the file."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    """Put the cluster section into ``path`` (bench/CAPACITY.md), replacing
+    an older one and keeping the rest of the file."""
+    text = path.read_text() if path.exists() else "# Capacity past one machine\n"
     marker = "## Cluster and the capacity model"
     if marker in text:
         head, rest = text.split(marker, 1)

@@ -801,7 +801,10 @@ def main(argv: list[str] | None = None) -> int:
     if "cluster" in report.details:
         from bench.cluster import capacity_model, upsert_section
 
-        upsert_section(results, capacity_model(report.details["cluster"], report.details["cpu reference ms"]))
+        # The cluster's figures and the capacity model built on them live
+        # beside the hand-written analysis of the cluster (bench/CAPACITY.md).
+        upsert_section(results.with_name("CAPACITY.md"),
+                       capacity_model(report.details["cluster"], report.details["cpu reference ms"]))
     print(f"\nwrote {results.relative_to(ROOT) if results.is_relative_to(ROOT) else results}", flush=True)
     if report.failures:
         print(f"{len(report.failures)} measurement path(s) failed:", *report.failures, sep="\n  ", file=sys.stderr)
@@ -810,7 +813,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cluster_only(report: Report, plan: Plan, args, results: Path) -> int:
-    """``--only cluster``: the cluster section of RESULTS.md, the rest kept."""
+    """``--only cluster``: the cluster section of CAPACITY.md (beside
+    RESULTS.md), the rest kept."""
     from bench.cluster import capacity_model, phase_cluster, upsert_section
 
     phase_cluster(report, plan, args.run_dir.resolve().parent / "bench-cluster")
@@ -818,8 +822,8 @@ def _cluster_only(report: Report, plan: Plan, args, results: Path) -> int:
     rows = ["", "| measurement | measured |", "| --- | --- |"]
     rows += [f"| {r.name} | {r.value}{f' ({r.note})' if r.note else ''} |" for r in report.rows]
     section = capacity_model(report.details["cluster"], report.details["cpu reference ms"])
-    upsert_section(results, section + "\n".join(rows) + "\n")
-    print(f"\nwrote the cluster section of {results}", flush=True)
+    upsert_section(results.with_name("CAPACITY.md"), section + "\n".join(rows) + "\n")
+    print(f"\nwrote the cluster section of {results.with_name('CAPACITY.md')}", flush=True)
     if report.failures:
         print(f"{len(report.failures)} measurement path(s) failed:", *report.failures, sep="\n  ", file=sys.stderr)
         return 1
