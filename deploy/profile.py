@@ -129,6 +129,13 @@ def render_nginx_conf(opts: Options) -> str:
         "UPSTREAM_SERVERS": "\n".join(
             f"        server unix:{opts.run_dir}/app-{i}.sock max_fails=0;" for i in range(opts.app_procs)
         ),
+        # Resumed streams go to the last app process (the first one if that
+        # is down); least_conn then keeps the desk's writes off it while a
+        # mass resume keeps it busy (deploy/README.md, "The resume hand-off").
+        "RESUME_SERVERS": "\n".join(
+            [f"        server unix:{opts.run_dir}/app-{opts.app_procs - 1}.sock max_fails=0;"]
+            + ([f"        server unix:{opts.run_dir}/app-0.sock max_fails=0 backup;"] if opts.app_procs > 1 else [])
+        ),
         "NCHAN_SHM": "128m",
         "HOST": opts.host,
         "PORT": str(opts.port),

@@ -9,6 +9,7 @@ takedown is handed over); tests/test_deploy_e2e.py and the fault drill
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from django.test import AsyncClient
@@ -39,6 +40,20 @@ def blog(transactional_db, editor, reporter, publisher):
     return blog
 
 
+def _run(coroutine):
+    """``asyncio.run`` in a thread of its own: a browser test earlier in the
+    session leaves Playwright's event loop on this one."""
+    result = {}
+
+    def target():
+        result["value"] = asyncio.run(coroutine)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    return result["value"]
+
+
 class Django:
     """Stands in for Django behind the wrapper: notes that it was asked."""
 
@@ -65,13 +80,13 @@ def _get(slug: str, *, query: str = "", headers: dict[str, str] | None = None) -
         "type": "http", "method": "GET", "path": f"/live/{slug}/events", "query_string": query.encode(),
         "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
     }
-    asyncio.run(sse.wrap(inner)(scope, receive, send))
+    _run(sse.wrap(inner)(scope, receive, send))
     start = sent[0]
     return inner, start["status"], {k.decode(): v.decode() for k, v in start["headers"]}
 
 
 def _django_redirect(slug: str, **headers) -> str | None:
-    response = asyncio.run(AsyncClient().get(f"/live/{slug}/events", headers=headers))
+    response = _run(AsyncClient().get(f"/live/{slug}/events", headers=headers))
     return response.headers.get("X-Accel-Redirect")
 
 
