@@ -127,12 +127,6 @@ def entries_page(
     return EntriesPage(items=items, next=next_cursor)
 
 
-def entries_after(*, blog: Blog, entry: Entry, limit: int = 10, light: bool = False) -> list[Entry]:
-    """Published entries newer than ``entry``, newest first (for permalinks)."""
-    qs = _newer_than(published_entries(blog, light=light), entry.published_at, entry.pk)
-    return list(reversed(list(qs.order_by("published_at", "id")[:limit])))
-
-
 def published_entry(*, blog: Blog, entry_id: int, light: bool = False) -> Entry | None:
     qs = published_entries(blog, light=light).filter(pk=entry_id).order_by()
     return next(iter(qs[:1]), None)
@@ -161,14 +155,59 @@ def pinned_entry(*, blog: Blog, light: bool = False) -> Entry | None:
     return next(iter(qs[:1]), None)
 
 
+KEY_EVENT_FIELDS = ("id", "blog_id", "headline", "body_text", "published_at")
+
+
 def key_events(*, blog: Blog, limit: int = 50) -> list[Entry]:
     """Newest first, through the entry_key_events partial index; only what
     the list shows (``Entry.summary_text`` and the link)."""
     return list(
         blog.entries.filter(status=Entry.Status.PUBLISHED, key_event=True)
-        .only("id", "blog_id", "headline", "body_text", "published_at")
+        .only(*KEY_EVENT_FIELDS)
         .order_by("-published_at", "-id")[:limit]
     )
+
+
+# Hand-written SQL for the cold reads' hottest queries: Django compiling the
+# ORM's version of each took longer than the database answering it (1-2 ms
+# against 0.2 ms, bench/PROFILING.md). Plain SQL that SQLite and PostgreSQL
+# both read (row values, UNION ALL of ordered subqueries); the plans use the
+# same indexes as the ORM's (tests/test_cold_paths.py checks them).
+# Columns: LIGHT_FIELDS and KEY_EVENT_FIELDS (tests/test_cold_paths.py checks;
+# any other column a page touched would cost a query, which its pinned
+# query count would catch).
+_EXTRAS_SQL = (
+    "SELECT id, blog_id, version, modified_at, published_at, updated_at, headline, body_text, 'pinned' AS part"
+    " FROM posts_entry WHERE blog_id = %s AND status = %s AND pinned"
+    " UNION ALL SELECT * FROM ("
+    "SELECT id, blog_id, version, modified_at, published_at, updated_at, headline, body_text, 'key event' AS part"
+    " FROM posts_entry WHERE blog_id = %s AND status = %s AND key_event"
+    " ORDER BY published_at DESC, id DESC LIMIT %s) AS key_events"
+)
+
+
+def pinned_and_key_events(*, blog: Blog, limit: int = 50) -> tuple[Entry | None, list[Entry]]:
+    """:func:`pinned_entry` (``light``) and :func:`key_events` in one query,
+    each part through its partial index (one_pinned_entry_per_blog,
+    entry_key_events): what the first page of a live blog and the API's blog
+    show beside the timeline."""
+    published = Entry.Status.PUBLISHED.value
+    pinned, events = None, []
+    for entry in _raw_entries(blog, _EXTRAS_SQL, [blog.pk, published, blog.pk, published, limit]):
+        if entry.part == "pinned":
+            pinned = entry
+        else:
+            events.append(entry)
+    return pinned, events
+
+
+def _raw_entries(blog: Blog, sql: str, params: list) -> list[Entry]:
+    """Rows of ``sql`` as (deferred) entries of ``blog``, sharing the one
+    blog object as ``blog.entries`` would."""
+    entries = list(Entry.objects.raw(sql, params))
+    for entry in entries:
+        entry.blog = blog
+    return entries
 
 
 def blog_by_slug(slug: str) -> Blog | None:
@@ -339,13 +378,39 @@ class EntryWindow:
     older_cursor: str | None
 
 
-def entry_window(*, blog: Blog, entry: Entry, size: int = 10, light: bool = False) -> EntryWindow:
-    newer = entries_after(blog=blog, entry=entry, limit=size + 1, light=light)
+# The entry's own time, read by its key; each half is a range of
+# entry_timeline from there (row values bound the range on both columns).
+_WINDOW_SQL = (
+    "SELECT * FROM (SELECT id, blog_id, version, modified_at, published_at, updated_at FROM posts_entry"
+    " WHERE blog_id = %s AND status = %s"
+    " AND (published_at, id) >= ((SELECT published_at FROM posts_entry WHERE id = %s AND blog_id = %s), %s)"
+    " ORDER BY published_at, id LIMIT %s) AS newer"
+    " UNION ALL SELECT * FROM (SELECT id, blog_id, version, modified_at, published_at, updated_at FROM posts_entry"
+    " WHERE blog_id = %s AND status = %s"
+    " AND (published_at, id) < ((SELECT published_at FROM posts_entry WHERE id = %s AND blog_id = %s), %s)"
+    " ORDER BY published_at DESC, id DESC LIMIT %s) AS older"
+)
+
+
+def entry_window(*, blog: Blog, entry_id: int, size: int = 10) -> EntryWindow | None:
+    """The page around one published entry, read ``light`` (LIGHT_FIELDS) in
+    one query: the entry and up to ``size`` newer ones, up to ``size`` older
+    ones, each half a range of entry_timeline. None when the entry is not
+    published on this blog (taken down, a draft, another blog's)."""
+    published = Entry.Status.PUBLISHED.value
+    rows = _raw_entries(blog, _WINDOW_SQL, [
+        blog.pk, published, entry_id, blog.pk, entry_id, size + 2,
+        blog.pk, published, entry_id, blog.pk, entry_id, size + 1,
+    ])
+    if not rows or rows[0].pk != entry_id:
+        return None
+    newer = [e for e in rows if (e.published_at, e.pk) > (rows[0].published_at, entry_id)]
+    older = rows[1 + len(newer):]
     has_newer = len(newer) > size
-    newer = newer[-size:] if has_newer else newer
-    older = entries_page(blog=blog, before=encode_cursor(entry), limit=size, light=light)
+    newer = list(reversed(newer[:size]))
     return EntryWindow(
-        newer=newer, entry=entry, older=older.items, has_newer=has_newer, older_cursor=older.next
+        newer=newer, entry=rows[0], older=older[:size], has_newer=has_newer,
+        older_cursor=encode_cursor(older[size - 1]) if len(older) > size else None,
     )
 
 

@@ -118,6 +118,31 @@ def page_fragments(entries: list[Entry]) -> dict[int, dict]:
     return made
 
 
+def permalink_fragment(entry: Entry) -> dict:
+    """What the permalink page shows of its own entry: the ``<article>``
+    highlighted, the values of its head (title, sharing card, oEmbed link)
+    and its JSON-LD blocks, made once per entry version, so the page reads
+    its entry ``light`` like the others. The JSON-LD names the blog's title,
+    so it is part of the fingerprint."""
+    from django.utils.text import Truncator
+
+    from posts.templatetags.live_tags import share_image, share_image_alt
+    from posts.web.structured_data import permalink_blocks
+
+    def build(entry: Entry) -> dict:
+        return {
+            "html": entry_html(entry, highlight=True),
+            "headline": entry.headline,
+            "description": Truncator(entry.body_text).chars(200),
+            "image": share_image(entry),
+            "image_alt": share_image_alt(entry),
+            "summary": entry.summary_text,
+            "jsonld": permalink_blocks(entry),
+        }
+
+    return entry_fragments("permalink", [entry], build, vary=lambda e: e.blog.title)[0]
+
+
 # --- The desk: cards of published entries ------------------------------------------
 
 # Stands for the viewer's CSRF token in a cached card; drawn per process, so

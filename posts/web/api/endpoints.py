@@ -246,8 +246,8 @@ def get_blog(request, slug: str):
             raise NotFound(f"No live blog '{slug}'.")
         if blog.status == Blog.Status.DRAFT:  # scheduled to open: the blog, never its entries
             return _json(blog_dict(blog), blog=blog)
-        data = blog_dict(blog, key_events=selectors.key_events(blog=blog))
-        pinned = selectors.pinned_entry(blog=blog, light=True)
+        pinned, key_events = selectors.pinned_and_key_events(blog=blog)
+        data = blog_dict(blog, key_events=key_events)
         data["pinned"] = _entry_dicts([pinned])[0] if pinned is not None else None
         return _json(data, blog=blog)
 
