@@ -4,6 +4,7 @@ entry fragments is the page rendered afresh (issue 15; docs/performance.md)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -35,6 +36,7 @@ READS = {
     "api entry": "/api/blogs/{slug}/entries/{entry}",
     "updates": "/api/blogs/{slug}/updates?since={since}",
     "desk": "/desk/blogs/{slug}/",
+    "desk older": "/desk/blogs/{slug}/older/",
 }
 
 # Queries of each read on a response cache miss. "after a write": every
@@ -44,12 +46,12 @@ AFTER_A_WRITE = {
     "live page": 3, "older page": 3, "permalink": 3, "rss": 2, "atom": 2, "json feed": 2,
     # The desk's two beyond its cards: the reader questions waiting and the
     # time of the last entry (the "quiet" flag, docs/questions.md).
-    "api blog": 2, "api entries": 2, "api entry": 2, "updates": 1, "desk": 14,
+    "api blog": 2, "api entries": 2, "api entry": 2, "updates": 1, "desk": 14, "desk older": 6,
 }
 NO_FRAGMENTS = {
     **AFTER_A_WRITE,
     "live page": 5, "older page": 5, "permalink": 7, "rss": 4, "atom": 4, "json feed": 4,
-    "api blog": 4, "api entries": 4, "api entry": 4,
+    "api blog": 4, "api entries": 4, "api entry": 4, "desk": 16, "desk older": 8,
 }
 
 
@@ -243,3 +245,28 @@ def test_a_cached_desk_card_carries_each_viewers_own_actions_and_csrf_token(edit
     assert response.status_code in {200, 302}
     entry.refresh_from_db()
     assert entry.pinned
+
+
+def test_the_desk_shows_the_newest_entries_and_links_to_the_older_ones_a_page_at_a_time(client, editor, blogs):
+    client.force_login(editor)
+    slug = blogs[SHORT]["slug"]
+    timeline = list(Entry.objects.filter(blog__slug=slug, status="published")
+                    .order_by("-published_at", "-id").values_list("pk", flat=True))
+
+    def cards(html: str) -> list[int]:
+        return [int(pk) for pk in re.findall(r'<article class="desk-entry[^"]*"\s+id="desk-entry-(\d+)"', html)]
+
+    desk = client.get(f"/desk/blogs/{slug}/").content.decode()
+    assert cards(desk) == timeline[:selectors.DESK_TIMELINE]
+    assert f'href="/desk/blogs/{slug}/older/">Older entries</a>' in desk
+    older = client.get(f"/desk/blogs/{slug}/older/").content.decode()
+    assert cards(older) == timeline[selectors.DESK_TIMELINE:selectors.DESK_TIMELINE * 2]
+    assert 'data-action="pin"' in older and "Back to the desk" in older
+    # The state the desk script polls lists what the page shows, so it adds no card.
+    state = client.get(f"/desk/blogs/{slug}/state/").json()
+    assert [item["id"] for item in state["entries"]] == timeline[:selectors.DESK_TIMELINE]
+    # A page further on, by cursor; a broken cursor starts over.
+    entry = Entry.objects.get(pk=timeline[-3])
+    page = client.get(f"/desk/blogs/{slug}/older/?before={selectors.encode_cursor(entry)}").content.decode()
+    assert cards(page) == timeline[-2:] and "Older entries</a>" not in page
+    assert client.get(f"/desk/blogs/{slug}/older/?before=nonsense").status_code == 302

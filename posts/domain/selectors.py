@@ -256,12 +256,41 @@ def public_events_since(*, slug: str, since: int, limit: int = 500) -> list[Even
     )
 
 
-def desk_entries(*, blog: Blog, limit: int = 200) -> list[Entry]:
-    """Every entry but deleted ones, for the desk: drafts and scheduled first."""
-    return list(
-        _with_authors(blog.entries.exclude(status=Entry.Status.DELETED).select_related("review_note_by__author"))
-        .order_by(F("published_at").desc(nulls_first=True), "-id")[:limit]
+DESK_TIMELINE = 50
+"""Published entries on a blog's desk: the newest, where a reporter on
+deadline fixes, pins and deletes; older ones are a link away (docs/desk.md)."""
+
+# What a published entry's desk card needs when its card is cached
+# (posts/web/fragments.py): its place and buttons (posts/web/desk/actions.py)
+# and the card's fingerprint.
+DESK_LIGHT_FIELDS = (*LIGHT_FIELDS, "status", "kind", "pinned", "awaiting_approval", "created_by_id")
+
+_UNPUBLISHED = (Entry.Status.DRAFT, Entry.Status.SCHEDULED)
+
+
+def desk_entries(*, blog: Blog, timeline: int = DESK_TIMELINE, light: bool = False) -> list[Entry]:
+    """The desk's entries: drafts and scheduled ones first (up to 200, in
+    full), then the newest ``timeline`` published ones (``light``: only
+    :data:`DESK_LIGHT_FIELDS`, for cards made from fragments)."""
+    unpublished = list(
+        _with_authors(blog.entries.filter(status__in=_UNPUBLISHED).select_related("review_note_by__author"))
+        .order_by(F("published_at").desc(nulls_first=True), "-id")[:200]
     )
+    return unpublished + desk_timeline(blog=blog, limit=timeline, light=light).items
+
+
+def desk_timeline(
+    *, blog: Blog, before: str | None = None, skip: int = 0, limit: int = DESK_TIMELINE, light: bool = False
+) -> EntriesPage:
+    """Published entries for desk cards, newest first, ``before`` a cursor or
+    after the newest ``skip`` (the desk's own first page)."""
+    qs = blog.entries.filter(status=Entry.Status.PUBLISHED).order_by("-published_at", "-id")
+    qs = qs.only(*DESK_LIGHT_FIELDS) if light else _with_authors(qs)
+    if before:
+        qs = _older_than(qs, *decode_cursor(before))
+    rows = list(qs[skip: skip + limit + 1])
+    items = rows[:limit]
+    return EntriesPage(items=items, next=encode_cursor(items[-1]) if len(rows) > limit else None)
 
 
 # --- Desk ------------------------------------------------------------------

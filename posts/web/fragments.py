@@ -154,18 +154,21 @@ def desk_cards(request, entries: list[Entry], *, blog) -> None:
     """Set ``desk_html`` on each published entry (decorated with its
     ``desk`` actions): its desk card, made once per entry version and set
     of actions, the viewer's CSRF token put in at the end. 84 % of the
-    desk's page was rendering its 200 cards (bench/PROFILING.md). Drafts
-    and scheduled entries are rendered each time: no reader event deletes
-    their copies."""
+    desk's page was rendering its 200 cards (bench/PROFILING.md). ``entries``
+    may be read light (selectors.DESK_LIGHT_FIELDS). Drafts and scheduled
+    entries are rendered each time: no reader event deletes their copies."""
     from django.middleware.csrf import get_token
 
+    actions = {entry.pk: entry.desk for entry in entries}
+
     def build(entry: Entry) -> str:
+        entry.desk = actions[entry.pk]  # ``entry`` may be the light one read again in full
         return render_to_string(
             "desk/_entry.html", {"entry": entry, "blog": blog, "csrf_token": _CSRF_PLACEHOLDER}
         )
 
     def vary(entry: Entry) -> str:
-        return repr(sorted(vars(entry.desk).items()))
+        return repr(sorted(vars(actions[entry.pk]).items()))
 
     token = get_token(request)
     for entry, card in zip(entries, entry_fragments("desk", entries, build, vary=vary), strict=True):

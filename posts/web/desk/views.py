@@ -98,7 +98,7 @@ def desk_page(
     """A blog's desk: the composer beside the live timeline, the approval
     queue and the drafts under the composer, the editor's tools below."""
     user = request.user
-    entries = decorate(selectors.desk_entries(blog=blog), user=user, role=role)
+    entries = decorate(selectors.desk_entries(blog=blog, light=True), user=user, role=role)
     is_editor = role == Role.EDITOR
     timeline = [e for e in entries if e.desk.place == "timeline"]
     fragments.desk_cards(request, timeline, blog=blog)
@@ -115,6 +115,7 @@ def desk_page(
         "queue": [e for e in entries if e.desk.place == "queue"],
         "pending": [e for e in entries if e.desk.place == "pending"],
         "timeline": timeline,
+        "has_older": len(timeline) >= selectors.DESK_TIMELINE,
         "return_form": ReturnForm(),
         "state_since": f"{time.time():.6f}",
         "poll_seconds": POLL_SECONDS,
@@ -166,6 +167,27 @@ def blog_settings_form(blog: Blog) -> BlogSettingsForm:
 def blog_desk(request: HttpRequest, slug: str) -> HttpResponse:
     blog, role = desk_blog(request, slug)
     return desk_page(request, blog, role)
+
+
+@desk_view
+@require_GET
+def blog_desk_older(request: HttpRequest, slug: str) -> HttpResponse:
+    """The published entries older than the desk's timeline, a page at a
+    time, as the same cards: fixing or deleting an old entry is rare, so the
+    desk shows the newest and links here (docs/desk.md)."""
+    blog, role = desk_blog(request, slug)
+    before = request.GET.get("before") or None
+    try:
+        page = selectors.desk_timeline(
+            blog=blog, before=before, skip=0 if before else selectors.DESK_TIMELINE, light=True
+        )
+    except selectors.InvalidCursor:
+        return redirect("desk:blog-older", slug=blog.slug)
+    entries = decorate(page.items, user=request.user, role=role)
+    fragments.desk_cards(request, entries, blog=blog)
+    return render(request, "desk/blog_older.html", {
+        "blog": blog, "role": role, "entries": entries, "older_cursor": page.next, "first": before is None,
+    })
 
 
 @desk_view
