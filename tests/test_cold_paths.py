@@ -43,14 +43,14 @@ READS = {
 # entry's fragments are cached (the write touched none of those shown);
 # "no fragments": a cold cache, every shown entry read in full with its byline.
 AFTER_A_WRITE = {
-    "live page": 3, "older page": 3, "permalink": 3, "rss": 2, "atom": 2, "json feed": 2,
+    "live page": 2, "older page": 3, "permalink": 3, "rss": 2, "atom": 2, "json feed": 2,
     # The desk's two beyond its cards: the reader questions waiting and the
     # time of the last entry (the "quiet" flag, docs/questions.md).
     "api blog": 2, "api entries": 2, "api entry": 2, "updates": 1, "desk": 14, "desk older": 6,
 }
 NO_FRAGMENTS = {
     **AFTER_A_WRITE,
-    "live page": 5, "older page": 5, "permalink": 7, "rss": 4, "atom": 4, "json feed": 4,
+    "live page": 4, "older page": 5, "permalink": 7, "rss": 4, "atom": 4, "json feed": 4,
     "api blog": 4, "api entries": 4, "api entry": 4, "desk": 16, "desk older": 8,
 }
 
@@ -160,6 +160,7 @@ def test_a_deleted_entrys_fragments_are_gone_from_the_cache(client, reporter, bl
 def _plan(sql: str, params=()) -> str:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE posts_entry")  # statistics, as autovacuum keeps them in production
             cursor.execute("SET LOCAL enable_seqscan = off")  # a test table is small enough to scan
             cursor.execute("EXPLAIN " + sql, params)
         else:
@@ -193,6 +194,18 @@ def test_the_pinned_entry_and_key_events_are_read_through_their_partial_indexes(
         assert "entry_key_events" in _plan(sql)
     [sql] = _issued(lambda: selectors.pinned_entry(blog=blog, light=True))
     assert "ORDER BY" not in sql
+
+
+def test_a_live_blogs_first_page_pinned_entry_and_key_events_are_one_query_on_three_indexes(blogs):
+    blog = Blog.objects.get(slug=blogs[LONG]["slug"])
+    page, pinned, key_events = selectors.first_page(blog=blog, limit=20)
+    reference = selectors.entries_page(blog=blog, limit=20, light=True)
+    assert [e.pk for e in page.items] == [e.pk for e in reference.items] and page.next == reference.next
+    assert (pinned, key_events) == selectors.pinned_and_key_events(blog=blog)
+    [sql] = _issued(lambda: selectors.first_page(blog=blog, limit=20))
+    with transaction.atomic():
+        plan = _plan(sql)
+    assert all(name in plan for name in ("entry_timeline", "one_pinned_entry_per_blog", "entry_key_events")), plan
 
 
 def test_the_permalink_reads_its_window_in_one_query_along_the_timeline_index(blogs, reporter):

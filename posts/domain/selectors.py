@@ -201,6 +201,31 @@ def pinned_and_key_events(*, blog: Blog, limit: int = 50) -> tuple[Entry | None,
     return pinned, events
 
 
+_FIRST_PAGE_SQL = (
+    "SELECT * FROM ("  # noqa: S608 - two constants
+    "SELECT id, blog_id, version, modified_at, published_at, updated_at, headline, body_text, 'page' AS part"
+    " FROM posts_entry WHERE blog_id = %s AND status = %s"
+    " ORDER BY published_at DESC, id DESC LIMIT %s) AS page"
+    " UNION ALL " + _EXTRAS_SQL
+)
+
+
+def first_page(*, blog: Blog, limit: int = 20) -> tuple[EntriesPage, Entry | None, list[Entry]]:
+    """A live blog's first page (:func:`entries_page` newest first,
+    ``light``), its pinned entry and its key events (as
+    :func:`pinned_and_key_events`), in one query: three ranges of three
+    indexes (entry_timeline and the two partial ones)."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    published = Entry.Status.PUBLISHED.value
+    parts: dict[str, list[Entry]] = {"page": [], "pinned": [], "key event": []}
+    rows = _raw_entries(blog, _FIRST_PAGE_SQL, [blog.pk, published, limit + 1, blog.pk, published, blog.pk, published, 50])
+    for entry in rows:
+        parts[entry.part].append(entry)
+    items = parts["page"][:limit]
+    page = EntriesPage(items=items, next=encode_cursor(items[-1]) if len(parts["page"]) > limit else None)
+    return page, next(iter(parts["pinned"]), None), parts["key event"]
+
+
 def _raw_entries(blog: Blog, sql: str, params: list) -> list[Entry]:
     """Rows of ``sql`` as (deferred) entries of ``blog``, sharing the one
     blog object as ``blog.entries`` would."""
@@ -245,15 +270,22 @@ def events_since(*, blog: Blog, since: int, limit: int = 500) -> list[Event]:
     return list(Event.objects.filter(blog=blog, seq__gt=since).order_by("seq")[:limit])
 
 
+_UPDATES_SQL = (
+    "SELECT posts_event.id, posts_event.blog_id, posts_event.seq, posts_event.type, posts_event.payload,"
+    " posts_blog.last_seq AS blog_last_seq"
+    " FROM posts_event INNER JOIN posts_blog ON posts_blog.id = posts_event.blog_id"
+    " WHERE posts_blog.slug = %s AND posts_blog.status <> %s AND posts_event.seq > %s"
+    " ORDER BY posts_event.seq LIMIT %s"
+)
+
+
 def public_events_since(*, slug: str, since: int, limit: int = 500) -> list[Event]:
     """The events of a blog readers may see after ``since``, each with its
-    blog, in one query; empty also when there is no such blog."""
-    return list(
-        Event.objects.select_related("blog")
-        .filter(blog__slug=slug, seq__gt=since)
-        .exclude(blog__status=Blog.Status.DRAFT)
-        .order_by("seq")[:limit]
-    )
+    blog's ``last_seq`` as ``blog_last_seq`` (all ``/updates`` needs of
+    the blog), in one query along one_event_per_seq; empty also when there
+    is no such blog. Hand-written SQL: compiling the ORM's join was half of
+    a cold ``/updates`` (bench/PROFILING.md)."""
+    return list(Event.objects.raw(_UPDATES_SQL, [slug, Blog.Status.DRAFT.value, since, limit]))
 
 
 DESK_TIMELINE = 50

@@ -111,15 +111,18 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
         blog = selectors.public_blog(slug)
         if blog is None:
             return _upcoming_page(request, slug)
+        first_page = cursor is None and not oldest
         try:
-            page = selectors.entries_page(
-                blog=blog, before=None if oldest else cursor, after=cursor if oldest else None,
-                limit=_page_size(), order=order, light=True,
-            )
+            if first_page:  # the page a miss is nearly always for: one query
+                page, pinned, key_events = selectors.first_page(blog=blog, limit=_page_size())
+            else:
+                page = selectors.entries_page(
+                    blog=blog, before=None if oldest else cursor, after=cursor if oldest else None,
+                    limit=_page_size(), order=order, light=True,
+                )
+                pinned, key_events = None, None
         except selectors.InvalidCursor:
             return _bad_request("That link to more updates is broken. Go back to the latest updates.")
-        first_page = cursor is None and not oldest
-        pinned, key_events = selectors.pinned_and_key_events(blog=blog) if first_page else (None, None)
         timeline = [e for e in page.items if pinned is None or e.pk != pinned.pk]
         on_page = {e.pk for e in page.items}
         last_modified = selectors.blog_last_event_at(blog=blog)
