@@ -283,3 +283,14 @@ def test_the_desk_shows_the_newest_entries_and_links_to_the_older_ones_a_page_at
     page = client.get(f"/desk/blogs/{slug}/older/?before={selectors.encode_cursor(entry)}").content.decode()
     assert cards(page) == timeline[-2:] and "Older entries</a>" not in page
     assert client.get(f"/desk/blogs/{slug}/older/?before=nonsense").status_code == 302
+
+
+def test_a_draft_taken_down_leaves_no_desk_card_in_the_cache(client, editor, reporter):
+    client.force_login(editor)
+    blog = make_blog(editor=editor, title="Drafts")
+    draft = make_entry(blog=blog, user=reporter, body="Unconfirmed: the count is *stopped*.", status="draft")
+    assert f'id="desk-entry-{draft.pk}"' in client.get(f"/desk/blogs/{blog.slug}/").content.decode()
+    assert django_cache.get(cache.fragment_key("desk", draft.pk)) is not None  # its card is kept
+    services.entry_delete(entry=draft, user=reporter)
+    assert django_cache.get(cache.fragment_key("desk", draft.pk)) is None
+    assert "Unconfirmed" not in client.get(f"/desk/blogs/{blog.slug}/").content.decode()

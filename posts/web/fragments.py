@@ -151,12 +151,14 @@ _CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(12)}"
 
 
 def desk_cards(request, entries: list[Entry], *, blog) -> None:
-    """Set ``desk_html`` on each published entry (decorated with its
-    ``desk`` actions): its desk card, made once per entry version and set
-    of actions, the viewer's CSRF token put in at the end. 84 % of the
-    desk's page was rendering its 200 cards (bench/PROFILING.md). ``entries``
-    may be read light (selectors.DESK_LIGHT_FIELDS). Drafts and scheduled
-    entries are rendered each time: no reader event deletes their copies."""
+    """Set ``desk_html`` on each entry (decorated with its ``desk``
+    actions): its desk card, made once per entry version and set of
+    actions, the viewer's CSRF token put in at the end. 84 % of the desk's
+    page was rendering its cards (bench/PROFILING.md). ``entries`` may be
+    read light (selectors.DESK_LIGHT_FIELDS). Drafts' and scheduled
+    entries' cards are kept too: taking one down makes no reader event, so
+    the takedown hands off forgetting its card itself
+    (services.outbox.hand_off_forget)."""
     from django.middleware.csrf import get_token
 
     actions = {entry.pk: entry.desk for entry in entries}

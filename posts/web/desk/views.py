@@ -101,7 +101,7 @@ def desk_page(
     entries = decorate(selectors.desk_entries(blog=blog, light=True), user=user, role=role)
     is_editor = role == Role.EDITOR
     timeline = [e for e in entries if e.desk.place == "timeline"]
-    fragments.desk_cards(request, timeline, blog=blog)
+    fragments.desk_cards(request, entries, blog=blog)
     if composer is None:
         me = selectors.author_of(user)
         composer = ComposerForm(blog=blog, user=user, initial={"authors": [me.pk] if me else []})
