@@ -294,3 +294,35 @@ def test_a_draft_taken_down_leaves_no_desk_card_in_the_cache(client, editor, rep
     services.entry_delete(entry=draft, user=reporter)
     assert django_cache.get(cache.fragment_key("desk", draft.pk)) is None
     assert "Unconfirmed" not in client.get(f"/desk/blogs/{blog.slug}/").content.decode()
+
+
+def test_the_desks_composer_is_made_once_and_each_read_gets_its_own_keys(editor, reporter):
+    from django.test import Client
+
+    blog = make_blog(editor=editor, title="Composer")
+    services.team_set_member(blog=blog, user=editor, member=reporter, role="reporter")
+
+    def composer(client) -> str:
+        page = client.get(f"/desk/blogs/{blog.slug}/").content.decode()
+        return page[page.index('<section class="composer"'):page.index("</section>", page.index('id="composer"'))]
+
+    editors, reporters = Client(enforce_csrf_checks=True), Client()
+    editors.force_login(editor)
+    reporters.force_login(reporter)
+    first, second = composer(editors), composer(editors)
+    key = re.compile(r'name="idempotency_key" value="([^"]+)"')
+    assert key.search(first)[1] != key.search(second)[1]  # a fresh key each read
+    csrf = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+    assert csrf.sub("", key.sub("", first)) == csrf.sub("", key.sub("", second))
+    # Each viewer has their own: their name ticked in the byline.
+    mine = re.compile(r'<input type="checkbox" name="authors" value="(\d+)"[^>]*checked')
+    assert mine.search(first)[1] == str(editor.author.pk)
+    assert mine.search(composer(reporters))[1] == str(reporter.author.pk)
+    # The editor's own CSRF token is in it: the composer posts.
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', second)[1]
+    response = editors.post(f"/desk/blogs/{blog.slug}/entries/", {
+        "csrfmiddlewaretoken": token, "body": "Polls close at ten.", "action": "publish",
+        "idempotency_key": key.search(second)[1], "authors": [editor.author.pk],
+    })
+    assert response.status_code in {200, 302}
+    assert blog.entries.filter(body="Polls close at ten.", status="published").exists()

@@ -102,9 +102,14 @@ def desk_page(
     is_editor = role == Role.EDITOR
     timeline = [e for e in entries if e.desk.place == "timeline"]
     fragments.desk_cards(request, entries, blog=blog)
-    if composer is None:
+    composer_html = None
+    if composer is None:  # a new entry's composer: the same for every read of this desk
         me = selectors.author_of(user)
         composer = ComposerForm(blog=blog, user=user, initial={"authors": [me.pk] if me else []})
+        composer_html = fragments.desk_composer(
+            request, composer, blog=blog, can_publish=context_can_publish(role),
+            max_body=settings.LIVEBLOG_MAX_BODY_CHARS,
+        )
     context = {
         "blog": blog,
         "role": role,
@@ -112,6 +117,7 @@ def desk_page(
         "is_editor": is_editor,
         "can_publish": role in {Role.EDITOR, Role.REPORTER},
         "composer": composer,
+        "composer_html": composer_html,
         "queue": [e for e in entries if e.desk.place == "queue"],
         "pending": [e for e in entries if e.desk.place == "pending"],
         "timeline": timeline,
