@@ -73,7 +73,9 @@ def entries_in_full(entries: list[Entry]) -> dict[int, Entry]:
     wanted = [e.pk for e in entries if e.pk not in full]
     if wanted:
         blog = entries[0].blog
-        full.update({e.pk: e for e in _with_authors(blog.entries.filter(pk__in=wanted)).order_by()})
+        # The editor who sent a draft back is named on its desk card.
+        qs = _with_authors(blog.entries.filter(pk__in=wanted).select_related("review_note_by__author"))
+        full.update({e.pk: e for e in qs.order_by()})
     return full
 
 
@@ -301,14 +303,15 @@ _UNPUBLISHED = (Entry.Status.DRAFT, Entry.Status.SCHEDULED)
 
 
 def desk_entries(*, blog: Blog, timeline: int = DESK_TIMELINE, light: bool = False) -> list[Entry]:
-    """The desk's entries: drafts and scheduled ones first (up to 200, in
-    full), then the newest ``timeline`` published ones (``light``: only
-    :data:`DESK_LIGHT_FIELDS`, for cards made from fragments)."""
-    unpublished = list(
-        _with_authors(blog.entries.filter(status__in=_UNPUBLISHED).select_related("review_note_by__author"))
-        .order_by(F("published_at").desc(nulls_first=True), "-id")[:200]
+    """The desk's entries: drafts and scheduled ones first (up to 200), then
+    the newest ``timeline`` published ones; ``light``: only
+    :data:`DESK_LIGHT_FIELDS`, for cards made from fragments."""
+    unpublished = blog.entries.filter(status__in=_UNPUBLISHED).order_by(F("published_at").desc(nulls_first=True), "-id")
+    unpublished = (
+        unpublished.only(*DESK_LIGHT_FIELDS) if light
+        else _with_authors(unpublished.select_related("review_note_by__author"))
     )
-    return unpublished + desk_timeline(blog=blog, limit=timeline, light=light).items
+    return list(unpublished[:200]) + desk_timeline(blog=blog, limit=timeline, light=light).items
 
 
 def desk_timeline(
