@@ -144,7 +144,7 @@ def permalink_fragment(entry: Entry) -> dict:
     return entry_fragments("permalink", [entry], build, vary=lambda e: e.blog.title)[0]
 
 
-# --- The desk: cards of published entries ------------------------------------------
+# --- The desk: its cards and its composer ------------------------------------------
 
 # Stands for the viewer's CSRF token in a cached card; drawn per process, so
 # no entry text can spell it.
