@@ -177,7 +177,7 @@ def cache_set_many(values: dict, timeout=None) -> None:
 
 # Each published entry's public renderings, one cache key per kind
 # (posts/web/fragments.py builds them; docs/performance.md).
-FRAGMENT_KINDS = ("page", "rss", "atom", "jsonfeed", "api", "desk")
+FRAGMENT_KINDS = ("page", "permalink", "rss", "atom", "jsonfeed", "api", "desk")
 
 
 def fragment_key(kind: str, entry_id: int) -> str:

@@ -95,6 +95,13 @@ def purge_blog_task(slug: str, keys: list[str] | None = None) -> None:
         purge_cdn_task.delay(slug, keys or [])
 
 
+@shared_task(name="posts.delivery.tasks.forget_entry_fragments_task", acks_late=True, ignore_result=True)
+def forget_entry_fragments_task(entry_id: int) -> None:
+    """Delete the cached renderings of an entry taken down unpublished (its
+    desk card); a published one's go with its ``entry.deleted`` fan-out."""
+    cache.forget_entry_fragments(entry_id)
+
+
 @shared_task(ignore_result=True)
 def sweep_task() -> dict:
     """Re-enqueue unconfirmed events and due webhook deliveries."""

@@ -73,7 +73,9 @@ def entries_in_full(entries: list[Entry]) -> dict[int, Entry]:
     wanted = [e.pk for e in entries if e.pk not in full]
     if wanted:
         blog = entries[0].blog
-        full.update({e.pk: e for e in _with_authors(blog.entries.filter(pk__in=wanted)).order_by()})
+        # The editor who sent a draft back is named on its desk card.
+        qs = _with_authors(blog.entries.filter(pk__in=wanted).select_related("review_note_by__author"))
+        full.update({e.pk: e for e in qs.order_by()})
     return full
 
 
@@ -127,12 +129,6 @@ def entries_page(
     return EntriesPage(items=items, next=next_cursor)
 
 
-def entries_after(*, blog: Blog, entry: Entry, limit: int = 10, light: bool = False) -> list[Entry]:
-    """Published entries newer than ``entry``, newest first (for permalinks)."""
-    qs = _newer_than(published_entries(blog, light=light), entry.published_at, entry.pk)
-    return list(reversed(list(qs.order_by("published_at", "id")[:limit])))
-
-
 def published_entry(*, blog: Blog, entry_id: int, light: bool = False) -> Entry | None:
     qs = published_entries(blog, light=light).filter(pk=entry_id).order_by()
     return next(iter(qs[:1]), None)
@@ -161,14 +157,84 @@ def pinned_entry(*, blog: Blog, light: bool = False) -> Entry | None:
     return next(iter(qs[:1]), None)
 
 
+KEY_EVENT_FIELDS = ("id", "blog_id", "headline", "body_text", "published_at")
+
+
 def key_events(*, blog: Blog, limit: int = 50) -> list[Entry]:
     """Newest first, through the entry_key_events partial index; only what
     the list shows (``Entry.summary_text`` and the link)."""
     return list(
         blog.entries.filter(status=Entry.Status.PUBLISHED, key_event=True)
-        .only("id", "blog_id", "headline", "body_text", "published_at")
+        .only(*KEY_EVENT_FIELDS)
         .order_by("-published_at", "-id")[:limit]
     )
+
+
+# Hand-written SQL for the cold reads' hottest queries: Django compiling the
+# ORM's version of each took longer than the database answering it (1-2 ms
+# against 0.2 ms, bench/PROFILING.md). Plain SQL that SQLite and PostgreSQL
+# both read (row values, UNION ALL of ordered subqueries); the plans use the
+# same indexes as the ORM's (tests/test_cold_paths.py checks them).
+# Columns: LIGHT_FIELDS and KEY_EVENT_FIELDS (tests/test_cold_paths.py checks;
+# any other column a page touched would cost a query, which its pinned
+# query count would catch).
+_EXTRAS_SQL = (
+    "SELECT id, blog_id, version, modified_at, published_at, updated_at, headline, body_text, 'pinned' AS part"
+    " FROM posts_entry WHERE blog_id = %s AND status = %s AND pinned"
+    " UNION ALL SELECT * FROM ("
+    "SELECT id, blog_id, version, modified_at, published_at, updated_at, headline, body_text, 'key event' AS part"
+    " FROM posts_entry WHERE blog_id = %s AND status = %s AND key_event"
+    " ORDER BY published_at DESC, id DESC LIMIT %s) AS key_events"
+)
+
+
+def pinned_and_key_events(*, blog: Blog, limit: int = 50) -> tuple[Entry | None, list[Entry]]:
+    """:func:`pinned_entry` (``light``) and :func:`key_events` in one query,
+    each part through its partial index (one_pinned_entry_per_blog,
+    entry_key_events): what the first page of a live blog and the API's blog
+    show beside the timeline."""
+    published = Entry.Status.PUBLISHED.value
+    pinned, events = None, []
+    for entry in _raw_entries(blog, _EXTRAS_SQL, [blog.pk, published, blog.pk, published, limit]):
+        if entry.part == "pinned":
+            pinned = entry
+        else:
+            events.append(entry)
+    return pinned, events
+
+
+_FIRST_PAGE_SQL = (
+    "SELECT * FROM ("  # noqa: S608 - two constants
+    "SELECT id, blog_id, version, modified_at, published_at, updated_at, headline, body_text, 'page' AS part"
+    " FROM posts_entry WHERE blog_id = %s AND status = %s"
+    " ORDER BY published_at DESC, id DESC LIMIT %s) AS page"
+    " UNION ALL " + _EXTRAS_SQL
+)
+
+
+def first_page(*, blog: Blog, limit: int = 20) -> tuple[EntriesPage, Entry | None, list[Entry]]:
+    """A live blog's first page (:func:`entries_page` newest first,
+    ``light``), its pinned entry and its key events (as
+    :func:`pinned_and_key_events`), in one query: three ranges of three
+    indexes (entry_timeline and the two partial ones)."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    published = Entry.Status.PUBLISHED.value
+    parts: dict[str, list[Entry]] = {"page": [], "pinned": [], "key event": []}
+    rows = _raw_entries(blog, _FIRST_PAGE_SQL, [blog.pk, published, limit + 1, blog.pk, published, blog.pk, published, 50])
+    for entry in rows:
+        parts[entry.part].append(entry)
+    items = parts["page"][:limit]
+    page = EntriesPage(items=items, next=encode_cursor(items[-1]) if len(parts["page"]) > limit else None)
+    return page, next(iter(parts["pinned"]), None), parts["key event"]
+
+
+def _raw_entries(blog: Blog, sql: str, params: list) -> list[Entry]:
+    """Rows of ``sql`` as (deferred) entries of ``blog``, sharing the one
+    blog object as ``blog.entries`` would."""
+    entries = list(Entry.objects.raw(sql, params))
+    for entry in entries:
+        entry.blog = blog
+    return entries
 
 
 def blog_by_slug(slug: str) -> Blog | None:
@@ -206,23 +272,60 @@ def events_since(*, blog: Blog, since: int, limit: int = 500) -> list[Event]:
     return list(Event.objects.filter(blog=blog, seq__gt=since).order_by("seq")[:limit])
 
 
+_UPDATES_SQL = (
+    "SELECT posts_event.id, posts_event.blog_id, posts_event.seq, posts_event.type, posts_event.payload,"
+    " posts_blog.last_seq AS blog_last_seq"
+    " FROM posts_event INNER JOIN posts_blog ON posts_blog.id = posts_event.blog_id"
+    " WHERE posts_blog.slug = %s AND posts_blog.status <> %s AND posts_event.seq > %s"
+    " ORDER BY posts_event.seq LIMIT %s"
+)
+
+
 def public_events_since(*, slug: str, since: int, limit: int = 500) -> list[Event]:
     """The events of a blog readers may see after ``since``, each with its
-    blog, in one query; empty also when there is no such blog."""
-    return list(
-        Event.objects.select_related("blog")
-        .filter(blog__slug=slug, seq__gt=since)
-        .exclude(blog__status=Blog.Status.DRAFT)
-        .order_by("seq")[:limit]
-    )
+    blog's ``last_seq`` as ``blog_last_seq`` (all ``/updates`` needs of
+    the blog), in one query along one_event_per_seq; empty also when there
+    is no such blog. Hand-written SQL: compiling the ORM's join was half of
+    a cold ``/updates`` (bench/PROFILING.md)."""
+    return list(Event.objects.raw(_UPDATES_SQL, [slug, Blog.Status.DRAFT.value, since, limit]))
 
 
-def desk_entries(*, blog: Blog, limit: int = 200) -> list[Entry]:
-    """Every entry but deleted ones, for the desk: drafts and scheduled first."""
-    return list(
-        _with_authors(blog.entries.exclude(status=Entry.Status.DELETED).select_related("review_note_by__author"))
-        .order_by(F("published_at").desc(nulls_first=True), "-id")[:limit]
+DESK_TIMELINE = 50
+"""Published entries on a blog's desk: the newest, where a reporter on
+deadline fixes, pins and deletes; older ones are a link away (docs/desk.md)."""
+
+# What a published entry's desk card needs when its card is cached
+# (posts/web/fragments.py): its place and buttons (posts/web/desk/actions.py)
+# and the card's fingerprint.
+DESK_LIGHT_FIELDS = (*LIGHT_FIELDS, "status", "kind", "pinned", "awaiting_approval", "created_by_id")
+
+_UNPUBLISHED = (Entry.Status.DRAFT, Entry.Status.SCHEDULED)
+
+
+def desk_entries(*, blog: Blog, timeline: int = DESK_TIMELINE, light: bool = False) -> list[Entry]:
+    """The desk's entries: drafts and scheduled ones first (up to 200), then
+    the newest ``timeline`` published ones; ``light``: only
+    :data:`DESK_LIGHT_FIELDS`, for cards made from fragments."""
+    unpublished = blog.entries.filter(status__in=_UNPUBLISHED).order_by(F("published_at").desc(nulls_first=True), "-id")
+    unpublished = (
+        unpublished.only(*DESK_LIGHT_FIELDS) if light
+        else _with_authors(unpublished.select_related("review_note_by__author"))
     )
+    return list(unpublished[:200]) + desk_timeline(blog=blog, limit=timeline, light=light).items
+
+
+def desk_timeline(
+    *, blog: Blog, before: str | None = None, skip: int = 0, limit: int = DESK_TIMELINE, light: bool = False
+) -> EntriesPage:
+    """Published entries for desk cards, newest first, ``before`` a cursor or
+    after the newest ``skip`` (the desk's own first page)."""
+    qs = blog.entries.filter(status=Entry.Status.PUBLISHED).order_by("-published_at", "-id")
+    qs = qs.only(*DESK_LIGHT_FIELDS) if light else _with_authors(qs)
+    if before:
+        qs = _older_than(qs, *decode_cursor(before))
+    rows = list(qs[skip: skip + limit + 1])
+    items = rows[:limit]
+    return EntriesPage(items=items, next=encode_cursor(items[-1]) if len(rows) > limit else None)
 
 
 # --- Desk ------------------------------------------------------------------
@@ -339,13 +442,39 @@ class EntryWindow:
     older_cursor: str | None
 
 
-def entry_window(*, blog: Blog, entry: Entry, size: int = 10, light: bool = False) -> EntryWindow:
-    newer = entries_after(blog=blog, entry=entry, limit=size + 1, light=light)
+# The entry's own time, read by its key; each half is a range of
+# entry_timeline from there (row values bound the range on both columns).
+_WINDOW_SQL = (
+    "SELECT * FROM (SELECT id, blog_id, version, modified_at, published_at, updated_at FROM posts_entry"
+    " WHERE blog_id = %s AND status = %s"
+    " AND (published_at, id) >= ((SELECT published_at FROM posts_entry WHERE id = %s AND blog_id = %s), %s)"
+    " ORDER BY published_at, id LIMIT %s) AS newer"
+    " UNION ALL SELECT * FROM (SELECT id, blog_id, version, modified_at, published_at, updated_at FROM posts_entry"
+    " WHERE blog_id = %s AND status = %s"
+    " AND (published_at, id) < ((SELECT published_at FROM posts_entry WHERE id = %s AND blog_id = %s), %s)"
+    " ORDER BY published_at DESC, id DESC LIMIT %s) AS older"
+)
+
+
+def entry_window(*, blog: Blog, entry_id: int, size: int = 10) -> EntryWindow | None:
+    """The page around one published entry, read ``light`` (LIGHT_FIELDS) in
+    one query: the entry and up to ``size`` newer ones, up to ``size`` older
+    ones, each half a range of entry_timeline. None when the entry is not
+    published on this blog (taken down, a draft, another blog's)."""
+    published = Entry.Status.PUBLISHED.value
+    rows = _raw_entries(blog, _WINDOW_SQL, [
+        blog.pk, published, entry_id, blog.pk, entry_id, size + 2,
+        blog.pk, published, entry_id, blog.pk, entry_id, size + 1,
+    ])
+    if not rows or rows[0].pk != entry_id:
+        return None
+    newer = [e for e in rows if (e.published_at, e.pk) > (rows[0].published_at, entry_id)]
+    older = rows[1 + len(newer):]
     has_newer = len(newer) > size
-    newer = newer[-size:] if has_newer else newer
-    older = entries_page(blog=blog, before=encode_cursor(entry), limit=size, light=light)
+    newer = list(reversed(newer[:size]))
     return EntryWindow(
-        newer=newer, entry=entry, older=older.items, has_newer=has_newer, older_cursor=older.next
+        newer=newer, entry=rows[0], older=older[:size], has_newer=has_newer,
+        older_cursor=encode_cursor(older[size - 1]) if len(older) > size else None,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from posts.delivery.cache import cache_get_many, cache_set_many, fragment_key
+from posts.delivery.cache import cache_get, cache_get_many, cache_set, cache_set_many, fragment_key
 from posts.domain import selectors
 from posts.domain.models import Entry
 
@@ -118,7 +119,32 @@ def page_fragments(entries: list[Entry]) -> dict[int, dict]:
     return made
 
 
-# --- The desk: cards of published entries ------------------------------------------
+def permalink_fragment(entry: Entry) -> dict:
+    """What the permalink page shows of its own entry: the ``<article>``
+    highlighted, the values of its head (title, sharing card, oEmbed link)
+    and its JSON-LD blocks, made once per entry version, so the page reads
+    its entry ``light`` like the others. The JSON-LD names the blog's title,
+    so it is part of the fingerprint."""
+    from django.utils.text import Truncator
+
+    from posts.templatetags.live_tags import share_image, share_image_alt
+    from posts.web.structured_data import permalink_blocks
+
+    def build(entry: Entry) -> dict:
+        return {
+            "html": entry_html(entry, highlight=True),
+            "headline": entry.headline,
+            "description": Truncator(entry.body_text).chars(200),
+            "image": share_image(entry),
+            "image_alt": share_image_alt(entry),
+            "summary": entry.summary_text,
+            "jsonld": permalink_blocks(entry),
+        }
+
+    return entry_fragments("permalink", [entry], build, vary=lambda e: e.blog.title)[0]
+
+
+# --- The desk: its cards and its composer ------------------------------------------
 
 # Stands for the viewer's CSRF token in a cached card; drawn per process, so
 # no entry text can spell it.
@@ -126,22 +152,59 @@ _CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(12)}"
 
 
 def desk_cards(request, entries: list[Entry], *, blog) -> None:
-    """Set ``desk_html`` on each published entry (decorated with its
-    ``desk`` actions): its desk card, made once per entry version and set
-    of actions, the viewer's CSRF token put in at the end. 84 % of the
-    desk's page was rendering its 200 cards (bench/PROFILING.md). Drafts
-    and scheduled entries are rendered each time: no reader event deletes
-    their copies."""
+    """Set ``desk_html`` on each entry (decorated with its ``desk``
+    actions): its desk card, made once per entry version and set of
+    actions, the viewer's CSRF token put in at the end. 84 % of the desk's
+    page was rendering its cards (bench/PROFILING.md). ``entries`` may be
+    read light (selectors.DESK_LIGHT_FIELDS). Drafts' and scheduled
+    entries' cards are kept too: taking one down makes no reader event, so
+    the takedown hands off forgetting its card itself
+    (services.outbox.hand_off_forget)."""
     from django.middleware.csrf import get_token
 
+    actions = {entry.pk: entry.desk for entry in entries}
+
     def build(entry: Entry) -> str:
+        entry.desk = actions[entry.pk]  # ``entry`` may be the light one read again in full
         return render_to_string(
             "desk/_entry.html", {"entry": entry, "blog": blog, "csrf_token": _CSRF_PLACEHOLDER}
         )
 
     def vary(entry: Entry) -> str:
-        return repr(sorted(vars(entry.desk).items()))
+        return repr(sorted(vars(actions[entry.pk]).items()))
 
     token = get_token(request)
     for entry, card in zip(entries, entry_fragments("desk", entries, build, vary=vary), strict=True):
         entry.desk_html = mark_safe(card.replace(_CSRF_PLACEHOLDER, token))  # noqa: S308 - our template, our token
+
+
+# Stands for the fresh Idempotency-Key each rendering of the composer carries.
+_IDEMPOTENCY_PLACEHOLDER = f"idem-{secrets.token_hex(12)}"
+_IDEMPOTENCY_VALUE = re.compile(r'(name="idempotency_key" value=")([^"]+)(")')
+
+
+def desk_composer(request, composer, *, blog, can_publish: bool, max_body: int) -> SafeString:
+    """The desk's composer for a new entry (no input, no errors), made once
+    per blog, viewer, role and byline choices; the viewer's CSRF token and a
+    fresh Idempotency-Key put in at the end. Its two dozen form widgets were
+    a third of rendering the desk (bench/PROFILING.md)."""
+    from django.middleware.csrf import get_token
+
+    print_ = repr((
+        code_digest(), blog.slug, blog.status, can_publish, max_body,
+        composer.initial.get("authors"), list(composer.fields["authors"].choices),
+    ))
+    key = f"frag:composer:{blog.pk}:{request.user.pk}"
+    held = cache_get(key)
+    if held is not None and held[0] == print_:
+        html = held[1]
+    else:
+        html = render_to_string("desk/_composer.html", {
+            "composer": composer, "blog": blog, "can_publish": can_publish, "max_body": max_body,
+            "csrf_token": _CSRF_PLACEHOLDER,
+        })
+        html = _IDEMPOTENCY_VALUE.sub(rf"\g<1>{_IDEMPOTENCY_PLACEHOLDER}\g<3>", html)
+        cache_set(key, (print_, html), timeout=FRAGMENT_TTL)
+    html = html.replace(_CSRF_PLACEHOLDER, get_token(request))
+    return mark_safe(html.replace(_IDEMPOTENCY_PLACEHOLDER, secrets.token_urlsafe(18)))  # noqa: S308 - our template
+

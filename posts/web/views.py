@@ -31,7 +31,7 @@ from posts.web.caching import (
     set_last_modified,
     surrogate_key,
 )
-from posts.web.structured_data import entry_headline, live_page_blocks, permalink_blocks
+from posts.web.structured_data import entry_headline, live_page_blocks
 
 HOME_LIMIT = 30
 PERMALINK_WINDOW = 10
@@ -111,15 +111,18 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
         blog = selectors.public_blog(slug)
         if blog is None:
             return _upcoming_page(request, slug)
+        first_page = cursor is None and not oldest
         try:
-            page = selectors.entries_page(
-                blog=blog, before=None if oldest else cursor, after=cursor if oldest else None,
-                limit=_page_size(), order=order, light=True,
-            )
+            if first_page:  # the page a miss is nearly always for: one query
+                page, pinned, key_events = selectors.first_page(blog=blog, limit=_page_size())
+            else:
+                page = selectors.entries_page(
+                    blog=blog, before=None if oldest else cursor, after=cursor if oldest else None,
+                    limit=_page_size(), order=order, light=True,
+                )
+                pinned, key_events = None, None
         except selectors.InvalidCursor:
             return _bad_request("That link to more updates is broken. Go back to the latest updates.")
-        first_page = cursor is None and not oldest
-        pinned = selectors.pinned_entry(blog=blog, light=True) if first_page else None
         timeline = [e for e in page.items if pinned is None or e.pk != pinned.pk]
         on_page = {e.pk for e in page.items}
         last_modified = selectors.blog_last_event_at(blog=blog)
@@ -147,6 +150,7 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "share_image": share["images"][0] if share else "",
                 "share_image_alt": (share["photo_alt"] or "") if share else "",
                 "on_page": on_page,
+                "key_events": key_events,
                 "last_modified": last_modified,
                 "question_form": _question_form_context(blog),
                 "jsonld": (
@@ -187,14 +191,15 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
 
     def build() -> HttpResponse:
         blog = _public_blog_or_404(slug)
-        entry = selectors.published_entry(blog=blog, entry_id=entry_id)
-        if entry is None:
+        window = selectors.entry_window(blog=blog, entry_id=entry_id, size=PERMALINK_WINDOW)
+        if window is None:
             if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
                 return render(request, "posts/gone.html", {"slug": slug}, status=410)
             raise Http404("No such update on this live blog.")
-        window = selectors.entry_window(blog=blog, entry=entry, size=PERMALINK_WINDOW, light=True)
+        entry = window.entry
         fragments.page_fragments([*window.newer, *window.older])
-        entry.public_html = fragments.entry_html(entry, highlight=True)
+        focus = fragments.permalink_fragment(entry)
+        entry.public_html = focus["html"]
         entries = [*window.newer, entry, *window.older]
         return _render_blog_page(
             request,
@@ -202,13 +207,14 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
             template="posts/permalink.html",
             context={
                 "entry": entry,
+                "focus": focus,
                 "entry_url": absolute_url(entry.get_absolute_url()),
                 "entries": entries,
                 "has_newer": window.has_newer,
                 "older_cursor": window.older_cursor,
                 "on_page": {e.pk for e in entries},
                 "first_page": False,
-                "jsonld": permalink_blocks(entry),
+                "jsonld": focus["jsonld"],
             },
         )
 
@@ -220,16 +226,19 @@ def _render_blog_page(request: HttpRequest, blog: Blog, *, template: str, contex
     if context.get("pinned") is not None:
         on_page = on_page | {context["pinned"].pk}
     context.setdefault("last_modified", selectors.blog_last_event_at(blog=blog))
+    key_events = context.pop("key_events", None)
+    if key_events is None:
+        key_events = selectors.key_events(blog=blog)
     response = render(request, template, {
         "blog": blog,
-        "key_events": _key_event_links(blog, on_page),
+        "key_events": _key_event_links(blog, key_events, on_page),
         "page_url": absolute_url(blog.get_absolute_url()),
         **context,
     })
     return set_last_modified(response, context["last_modified"])
 
 
-def _key_event_links(blog: Blog, on_page: set[int]) -> list[dict]:
+def _key_event_links(blog: Blog, key_events: list[Entry], on_page: set[int]) -> list[dict]:
     """The key-events list, its values made here: the template's filters and
     a ``reverse()`` per link were 0.5 ms of a cold page (bench/PROFILING.md)."""
     blog_url = blog.get_absolute_url()
@@ -242,7 +251,7 @@ def _key_event_links(blog: Blog, on_page: set[int]) -> list[dict]:
             "clock": live_tags.utc_clock(e.published_at),
             "summary": e.summary_text,
         }
-        for e in selectors.key_events(blog=blog)
+        for e in key_events
     ]
 
 

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # Registered by posts.delivery.tasks (imported in PostsConfig.ready).
 FAN_OUT_TASK = "posts.delivery.tasks.fan_out_task"
 PURGE_TASK = "posts.delivery.tasks.purge_blog_task"
+FORGET_TASK = "posts.delivery.tasks.forget_entry_fragments_task"
 
 # The hand-off runs in the request that committed: with the broker down it
 # tries once more at once and gives up (Celery's default retries for ~0.6 s
@@ -79,6 +80,20 @@ def hand_off_purge(slug: str, *, keys: list[str] = ()) -> None:
             current_app.tasks[PURGE_TASK].apply_async((slug, extra), retry_policy=HANDOFF_RETRY_POLICY)
         except Exception:  # noqa: BLE001 - cached copies still expire (RESPONSE_TTL)
             log.warning("could not enqueue the cache purge of %s", slug, exc_info=True)
+
+    transaction.on_commit(enqueue)
+
+
+def hand_off_forget(entry_id: int) -> None:
+    """After commit, have delivery delete the cached renderings of an entry
+    taken down without a reader event (a draft or a scheduled entry: its desk
+    card), as the fan-out of ``entry.deleted`` does for a published one."""
+
+    def enqueue() -> None:
+        try:
+            current_app.tasks[FORGET_TASK].apply_async((entry_id,), retry_policy=HANDOFF_RETRY_POLICY)
+        except Exception:  # noqa: BLE001 - the card still expires (fragments.FRAGMENT_TTL)
+            log.warning("could not enqueue forgetting entry %s's fragments", entry_id, exc_info=True)
 
     transaction.on_commit(enqueue)
 

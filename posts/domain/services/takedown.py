@@ -27,7 +27,7 @@ from ._writing import snapshot
 from .embeds import embeds_drop
 from .entries import _locked_entry, _require_entry_rights
 from .media import erase_if_unused, withhold_if_unused
-from .outbox import hand_off_purge, lock_blog, record_event, require
+from .outbox import hand_off_forget, hand_off_purge, lock_blog, record_event, require
 
 MAX_REASON_CHARS = 2000
 
@@ -88,6 +88,8 @@ def _take_down(current: Entry, user) -> None:
     withhold_if_unused(current.image_id, slug=current.blog.slug, leaving=current)
     if was_published:
         record_event(blog=current.blog, type=Event.Type.ENTRY_DELETED, payload={"entry": tombstone(current.pk)})
+    else:
+        hand_off_forget(current.pk)  # its desk card (docs/performance.md)
 
 
 @timed_service

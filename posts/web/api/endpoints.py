@@ -246,8 +246,8 @@ def get_blog(request, slug: str):
             raise NotFound(f"No live blog '{slug}'.")
         if blog.status == Blog.Status.DRAFT:  # scheduled to open: the blog, never its entries
             return _json(blog_dict(blog), blog=blog)
-        data = blog_dict(blog, key_events=selectors.key_events(blog=blog))
-        pinned = selectors.pinned_entry(blog=blog, light=True)
+        pinned, key_events = selectors.pinned_and_key_events(blog=blog)
+        data = blog_dict(blog, key_events=key_events)
         data["pinned"] = _entry_dicts([pinned])[0] if pinned is not None else None
         return _json(data, blog=blog)
 
@@ -326,15 +326,15 @@ def get_updates(request, slug: str, since: int = Query(0, ge=0)):
     read = CachedRead(kind="api-updates", slug=slug, version=version, variant=f"{after}:{pace.mode}:{pace.poll_ms}")
 
     def build():
-        # One query: the events come with their blog (it is read alone only
-        # when there are none).
+        # One query: the events come with their blog's last seq (the blog is
+        # read alone only when there are none).
         events = selectors.public_events_since(slug=slug, since=after, limit=UPDATES_LIMIT + 1)
-        blog = events[0].blog if events else _public_blog(slug)
-        events = [e for e in events if e.seq > min(since, blog.last_seq)]
+        last_seq = events[0].blog_last_seq if events else _public_blog(slug).last_seq
+        events = [e for e in events if e.seq > min(since, last_seq)]
         has_more = len(events) > UPDATES_LIMIT
         events = events[:UPDATES_LIMIT]
         # An event committed between the two reads is newer than the blog row.
-        latest = max([blog.last_seq, *(e.seq for e in events)])
+        latest = max([last_seq, *(e.seq for e in events)])
         return _json({
             "seq": latest, "events": [e.message for e in events], "has_more": has_more,
             "push": pace.mode, "poll_ms": pace.poll_ms,

@@ -15,6 +15,7 @@ urlpatterns = [
     path("preview/", script.preview, name="preview"),
     path("blogs/<slug:slug>/", views.blog_desk, name="blog"),
     path("blogs/<slug:slug>/state/", script.desk_state, name="state"),
+    path("blogs/<slug:slug>/older/", views.blog_desk_older, name="blog-older"),
     path("blogs/<slug:slug>/close/", views.blog_close, name="blog-close"),
     path("blogs/<slug:slug>/open/", views.blog_open, name="blog-open"),
     path("blogs/<slug:slug>/settings/", questions.blog_settings, name="blog-settings"),

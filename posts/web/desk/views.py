@@ -98,13 +98,18 @@ def desk_page(
     """A blog's desk: the composer beside the live timeline, the approval
     queue and the drafts under the composer, the editor's tools below."""
     user = request.user
-    entries = decorate(selectors.desk_entries(blog=blog), user=user, role=role)
+    entries = decorate(selectors.desk_entries(blog=blog, light=True), user=user, role=role)
     is_editor = role == Role.EDITOR
     timeline = [e for e in entries if e.desk.place == "timeline"]
-    fragments.desk_cards(request, timeline, blog=blog)
-    if composer is None:
+    fragments.desk_cards(request, entries, blog=blog)
+    composer_html = None
+    if composer is None:  # a new entry's composer: the same for every read of this desk
         me = selectors.author_of(user)
         composer = ComposerForm(blog=blog, user=user, initial={"authors": [me.pk] if me else []})
+        composer_html = fragments.desk_composer(
+            request, composer, blog=blog, can_publish=context_can_publish(role),
+            max_body=settings.LIVEBLOG_MAX_BODY_CHARS,
+        )
     context = {
         "blog": blog,
         "role": role,
@@ -112,9 +117,11 @@ def desk_page(
         "is_editor": is_editor,
         "can_publish": role in {Role.EDITOR, Role.REPORTER},
         "composer": composer,
+        "composer_html": composer_html,
         "queue": [e for e in entries if e.desk.place == "queue"],
         "pending": [e for e in entries if e.desk.place == "pending"],
         "timeline": timeline,
+        "has_older": len(timeline) >= selectors.DESK_TIMELINE,
         "return_form": ReturnForm(),
         "state_since": f"{time.time():.6f}",
         "poll_seconds": POLL_SECONDS,
@@ -166,6 +173,27 @@ def blog_settings_form(blog: Blog) -> BlogSettingsForm:
 def blog_desk(request: HttpRequest, slug: str) -> HttpResponse:
     blog, role = desk_blog(request, slug)
     return desk_page(request, blog, role)
+
+
+@desk_view
+@require_GET
+def blog_desk_older(request: HttpRequest, slug: str) -> HttpResponse:
+    """The published entries older than the desk's timeline, a page at a
+    time, as the same cards: fixing or deleting an old entry is rare, so the
+    desk shows the newest and links here (docs/desk.md)."""
+    blog, role = desk_blog(request, slug)
+    before = request.GET.get("before") or None
+    try:
+        page = selectors.desk_timeline(
+            blog=blog, before=before, skip=0 if before else selectors.DESK_TIMELINE, light=True
+        )
+    except selectors.InvalidCursor:
+        return redirect("desk:blog-older", slug=blog.slug)
+    entries = decorate(page.items, user=request.user, role=role)
+    fragments.desk_cards(request, entries, blog=blog)
+    return render(request, "desk/blog_older.html", {
+        "blog": blog, "role": role, "entries": entries, "older_cursor": page.next, "first": before is None,
+    })
 
 
 @desk_view
