@@ -285,6 +285,15 @@ def test_the_desk_shows_the_newest_entries_and_links_to_the_older_ones_a_page_at
     assert client.get(f"/desk/blogs/{slug}/older/?before=nonsense").status_code == 302
 
 
+def test_a_desk_with_exactly_a_windows_worth_of_entries_has_no_older_link(client, editor, reporter):
+    client.force_login(editor)
+    blog = make_blog(editor=editor, title="Exactly fifty")
+    _filler(blog, reporter.author, selectors.DESK_TIMELINE)
+    assert "Older entries</a>" not in client.get(f"/desk/blogs/{blog.slug}/").content.decode()
+    _filler(blog, reporter.author, 1)
+    assert "Older entries</a>" in client.get(f"/desk/blogs/{blog.slug}/").content.decode()
+
+
 def test_a_draft_taken_down_leaves_no_desk_card_in_the_cache(client, editor, reporter):
     client.force_login(editor)
     blog = make_blog(editor=editor, title="Drafts")

@@ -306,12 +306,19 @@ def desk_entries(*, blog: Blog, timeline: int = DESK_TIMELINE, light: bool = Fal
     """The desk's entries: drafts and scheduled ones first (up to 200), then
     the newest ``timeline`` published ones; ``light``: only
     :data:`DESK_LIGHT_FIELDS`, for cards made from fragments."""
+    return desk_entries_page(blog=blog, timeline=timeline, light=light)[0]
+
+
+def desk_entries_page(*, blog: Blog, timeline: int = DESK_TIMELINE, light: bool = False) -> tuple[list[Entry], bool]:
+    """:func:`desk_entries` and whether older published entries exist (the
+    desk's "Older entries" link), from the same queries."""
     unpublished = blog.entries.filter(status__in=_UNPUBLISHED).order_by(F("published_at").desc(nulls_first=True), "-id")
     unpublished = (
         unpublished.only(*DESK_LIGHT_FIELDS) if light
         else _with_authors(unpublished.select_related("review_note_by__author"))
     )
-    return list(unpublished[:200]) + desk_timeline(blog=blog, limit=timeline, light=light).items
+    page = desk_timeline(blog=blog, limit=timeline, light=light)
+    return list(unpublished[:200]) + page.items, page.next is not None
 
 
 def desk_timeline(

@@ -98,7 +98,8 @@ def desk_page(
     """A blog's desk: the composer beside the live timeline, the approval
     queue and the drafts under the composer, the editor's tools below."""
     user = request.user
-    entries = decorate(selectors.desk_entries(blog=blog, light=True), user=user, role=role)
+    entries, has_older = selectors.desk_entries_page(blog=blog, light=True)
+    entries = decorate(entries, user=user, role=role)
     is_editor = role == Role.EDITOR
     timeline = [e for e in entries if e.desk.place == "timeline"]
     fragments.desk_cards(request, entries, blog=blog)
@@ -121,7 +122,7 @@ def desk_page(
         "queue": [e for e in entries if e.desk.place == "queue"],
         "pending": [e for e in entries if e.desk.place == "pending"],
         "timeline": timeline,
-        "has_older": len(timeline) >= selectors.DESK_TIMELINE,
+        "has_older": has_older,
         "return_form": ReturnForm(),
         "state_since": f"{time.time():.6f}",
         "poll_seconds": POLL_SECONDS,
