@@ -12,6 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.cache import cache
 
 from posts.delivery import nchan
 
@@ -70,6 +71,9 @@ class FakePublisher:
 def publisher(settings):
     fake = FakePublisher()
     settings.LIVEBLOG_NCHAN_PUBLISH_URL = fake.url
+    # The Redis pass keeps the cache between tests: each starts with no
+    # records and no pending publish of the channel.
+    cache.delete_many([nchan.record_key("night"), nchan._pending_key("night")])
     yield fake
     fake.close()
 

@@ -109,6 +109,7 @@ def publish(slug: str, message: dict) -> None:
     if before not in (_UNKNOWN, None) and _sent_before(slug, seq, before):
         log.warning("nchan: %s#%s had reached Nchan before its publisher died; not sent again", slug, seq)
         _record(slug, seq, before, withdraws=message.get("type") in WITHDRAWING)
+        _clear_pending(slug)
         return
     _note_pending(slug, seq, before)
     held = 0
@@ -134,6 +135,7 @@ def publish(slug: str, message: dict) -> None:
         # first message, this one.
         _record(slug, seq - 1, _id_before(message_id), fresh=True)
     _record(slug, seq, message_id, withdraws=message.get("type") in WITHDRAWING)
+    _clear_pending(slug)
 
 
 _UNKNOWN = "?"
@@ -144,10 +146,19 @@ def _pending_key(slug: str) -> str:
 
 
 def _note_pending(slug: str, seq: int, before: str | None) -> None:
+    """Only a publish that died leaves its note (a finished one clears it);
+    the task runs again within seconds (the sweep), well inside KEEP_SECONDS."""
     try:
-        cache.set(_pending_key(slug), (seq, before), RECORD_TTL)
+        cache.set(_pending_key(slug), (seq, before), KEEP_SECONDS)
     except CACHE_ERRORS:
         pass  # then a publisher's death may send this seq twice, as before
+
+
+def _clear_pending(slug: str) -> None:
+    try:
+        cache.delete(_pending_key(slug))
+    except CACHE_ERRORS:
+        pass
 
 
 def _sent_before(slug: str, seq: int, now_last: str) -> bool:
