@@ -295,14 +295,20 @@ async def _resync(order_key: str, slug: str, blog_id: int) -> bool:
     """One resync of ``slug`` at a time in this process: readers that all
     resume at once (a cut, a restarted nginx) share it instead of each
     waiting for the blog's channel lock in a thread of their own."""
+    return await _shared(_resyncs, slug, lambda: _resync_async(order_key, slug, blog_id))
+
+
+async def _shared(running: dict, slug: str, start):
+    """Await the call ``start()`` makes for ``slug``, one at a time per event
+    loop: callers arriving while it runs share its answer."""
     key = (id(asyncio.get_running_loop()), slug)
-    running = _resyncs.get(key)
-    if running is None or running.done():
-        if len(_resyncs) > 1024:
-            for done in [k for k, future in _resyncs.items() if future.done()]:
-                del _resyncs[done]
-        running = _resyncs[key] = asyncio.ensure_future(_resync_async(order_key, slug, blog_id))
-    return await asyncio.shield(running)
+    future = running.get(key)
+    if future is None or future.done():
+        if len(running) > 1024:
+            for done in [k for k, other in running.items() if other.done()]:
+                del running[done]
+        future = running[key] = asyncio.ensure_future(start())
+    return await asyncio.shield(future)
 
 
 async def _hand_off(slug: str, last_id: int, order_key: str, blog_id: int) -> object:
@@ -416,12 +422,6 @@ _asking: dict[tuple[int, str], asyncio.Future] = {}
 
 
 async def _ask_nchan(slug: str, message_id: str) -> None:
-    key = (id(asyncio.get_running_loop()), slug)
-    running = _asking.get(key)
-    if running is None or running.done():
-        if len(_asking) > 1024:
-            _asking.clear()
-        running = _asking[key] = asyncio.ensure_future(_holds_async(slug, message_id))
-    await asyncio.shield(running)
+    await _shared(_asking, slug, lambda: _holds_async(slug, message_id))
 
 
