@@ -30,7 +30,8 @@ import time
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.cache.backends.redis import RedisCache
+
+from liveblog.redis_pool import RedisCache
 
 
 class _Misses:

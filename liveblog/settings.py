@@ -212,7 +212,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, with one client per pool (liveblog/redis_pool.py).
+            "BACKEND": "liveblog.redis_pool.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "lb"),
             # A lost Redis must cost readers milliseconds, not seconds: the read

@@ -8,9 +8,11 @@ class PostsConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the Celery tasks the domain hands events to by name.
+        from liveblog import postgres
         from posts.delivery import tasks  # noqa: F401
         from posts.domain import tasks as domain_tasks  # noqa: F401
 
+        postgres.install()  # a C parser for timestamptz (liveblog/postgres.py)
         user_logged_in.connect(_on_login, dispatch_uid="posts.author_on_login")
 
 

@@ -87,7 +87,7 @@ def redis_cache(settings, redis_server, monkeypatch):
     the private Redis; a fresh circuit breaker that retries quickly."""
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "liveblog.redis_pool.RedisCache",
             "LOCATION": redis_server.url,
             "KEY_PREFIX": "resilience",
             "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.5},
