@@ -26,6 +26,7 @@ from posts.delivery.cache import (  # noqa: F401 - the read side's view of blog 
     cache_set,
     current_seq,
     current_version,
+    current_version_with,
     key_part,
     surrogate_key,
 )

@@ -229,22 +229,24 @@ def _render_blog_page(request: HttpRequest, blog: Blog, *, template: str, contex
     key_events = context.pop("key_events", None)
     if key_events is None:
         key_events = selectors.key_events(blog=blog)
+    # The blog's URL once, not a reverse() per link (a dozen on a page).
+    blog_url = blog.get_absolute_url()
     response = render(request, template, {
         "blog": blog,
-        "key_events": _key_event_links(blog, key_events, on_page),
-        "page_url": absolute_url(blog.get_absolute_url()),
+        "blog_url": blog_url,
+        "key_events": _key_event_links(blog_url, key_events, on_page),
+        "page_url": absolute_url(blog_url),
         **context,
     })
     return set_last_modified(response, context["last_modified"])
 
 
-def _key_event_links(blog: Blog, key_events: list[Entry], on_page: set[int]) -> list[dict]:
+def _key_event_links(blog_url: str, key_events: list[Entry], on_page: set[int]) -> list[dict]:
     """The key-events list, its values made here: the template's filters and
     a ``reverse()`` per link were 0.5 ms of a cold page (bench/PROFILING.md)."""
-    blog_url = blog.get_absolute_url()
     return [
         {
-            "pk": e.pk,
+            "pk": str(e.pk),  # a str renders without localize()
             # On the page: a jump; elsewhere: the permalink (the page around it).
             "href": f"#entry-{e.pk}" if e.pk in on_page else f"{blog_url}entries/{e.pk}/#entry-{e.pk}",
             "iso": live_tags.iso(e.published_at),

@@ -49,6 +49,7 @@ from posts.web.caching import (
     blogs_generation,
     cached_read,
     current_version,
+    current_version_with,
     private,
     set_last_modified,
     surrogate_key,
@@ -317,12 +318,12 @@ def get_updates(request, slug: str, since: int = Query(0, ge=0)):
     when to ask again from the last one). ``seq`` is the blog's latest. The
     same messages as SSE and webhooks. ``push`` says whether readers should
     hold a stream (``sse``) or poll (``poll``), ``poll_ms`` how often to poll."""
-    version = current_version(slug)
+    version, found = current_version_with(slug, pushmode.keys(slug))  # one round trip
     if version is None:
         raise NotFound(f"No live blog '{slug}'.")
     # A since beyond the latest seq shares the caught-up reply's cache entry.
     after = min(since, int(version.rsplit(".", 1)[1]))
-    pace = pushmode.pace(slug)
+    pace = pushmode.pace_of(slug, found)
     read = CachedRead(kind="api-updates", slug=slug, version=version, variant=f"{after}:{pace.mode}:{pace.poll_ms}")
 
     def build():
