@@ -162,12 +162,9 @@ KEY_EVENT_FIELDS = ("id", "blog_id", "headline", "body_text", "published_at")
 
 def key_events(*, blog: Blog, limit: int = 50) -> list[Entry]:
     """Newest first, through the entry_key_events partial index; only what
-    the list shows (``Entry.summary_text`` and the link)."""
-    return list(
-        blog.entries.filter(status=Entry.Status.PUBLISHED, key_event=True)
-        .only(*KEY_EVENT_FIELDS)
-        .order_by("-published_at", "-id")[:limit]
-    )
+    the list shows (``Entry.summary_text`` and the link). Hand-written SQL
+    (below): the ORM's compiling was 60% of it, and a permalink reads it."""
+    return _raw_entries(blog, _KEY_EVENTS_SQL, [blog.pk, Entry.Status.PUBLISHED.value, limit])
 
 
 # Hand-written SQL for the cold reads' hottest queries: Django compiling the
@@ -178,13 +175,15 @@ def key_events(*, blog: Blog, limit: int = 50) -> list[Entry]:
 # Columns: LIGHT_FIELDS and KEY_EVENT_FIELDS (tests/test_cold_paths.py checks;
 # any other column a page touched would cost a query, which its pinned
 # query count would catch).
-_EXTRAS_SQL = (
-    "SELECT id, blog_id, version, modified_at, published_at, updated_at, headline, body_text, 'pinned' AS part"
-    " FROM posts_entry WHERE blog_id = %s AND status = %s AND pinned"
-    " UNION ALL SELECT * FROM ("
+_KEY_EVENTS_SQL = (
     "SELECT id, blog_id, version, modified_at, published_at, updated_at, headline, body_text, 'key event' AS part"
     " FROM posts_entry WHERE blog_id = %s AND status = %s AND key_event"
-    " ORDER BY published_at DESC, id DESC LIMIT %s) AS key_events"
+    " ORDER BY published_at DESC, id DESC LIMIT %s"
+)
+_EXTRAS_SQL = (
+    "SELECT id, blog_id, version, modified_at, published_at, updated_at, headline, body_text, 'pinned' AS part"  # noqa: S608 - constants
+    " FROM posts_entry WHERE blog_id = %s AND status = %s AND pinned"
+    f" UNION ALL SELECT * FROM ({_KEY_EVENTS_SQL}) AS key_events"
 )
 
 
@@ -458,15 +457,18 @@ class EntryWindow:
 # The entry's own time, read by its key; each half is a range of
 # entry_timeline from there (row values bound the range on both columns).
 _WINDOW_SQL = (
-    "SELECT * FROM (SELECT id, blog_id, version, modified_at, published_at, updated_at FROM posts_entry"
+    "SELECT * FROM (SELECT id, blog_id, version, modified_at, published_at, updated_at, headline, body_text,"
+    " 'newer' AS part FROM posts_entry"
     " WHERE blog_id = %s AND status = %s"
     " AND (published_at, id) >= ((SELECT published_at FROM posts_entry WHERE id = %s AND blog_id = %s), %s)"
     " ORDER BY published_at, id LIMIT %s) AS newer"
-    " UNION ALL SELECT * FROM (SELECT id, blog_id, version, modified_at, published_at, updated_at FROM posts_entry"
+    " UNION ALL SELECT * FROM (SELECT id, blog_id, version, modified_at, published_at, updated_at, headline,"
+    " body_text, 'older' AS part FROM posts_entry"
     " WHERE blog_id = %s AND status = %s"
     " AND (published_at, id) < ((SELECT published_at FROM posts_entry WHERE id = %s AND blog_id = %s), %s)"
     " ORDER BY published_at DESC, id DESC LIMIT %s) AS older"
 )
+_WINDOW_AND_KEY_EVENTS_SQL = _WINDOW_SQL + f" UNION ALL SELECT * FROM ({_KEY_EVENTS_SQL}) AS key_events"  # noqa: S608
 
 
 def entry_window(*, blog: Blog, entry_id: int, size: int = 10) -> EntryWindow | None:
@@ -474,15 +476,32 @@ def entry_window(*, blog: Blog, entry_id: int, size: int = 10) -> EntryWindow | 
     one query: the entry and up to ``size`` newer ones, up to ``size`` older
     ones, each half a range of entry_timeline. None when the entry is not
     published on this blog (taken down, a draft, another blog's)."""
+    return _window(_raw_entries(blog, _WINDOW_SQL, _window_params(blog, entry_id, size)), entry_id, size)
+
+
+def permalink_reads(*, blog: Blog, entry_id: int, size: int = 10) -> tuple[EntryWindow | None, list[Entry]]:
+    """:func:`entry_window` and the blog's :func:`key_events`, in one query
+    (a permalink's page: one round trip less, bench/PROFILING.md)."""
+    rows = _raw_entries(blog, _WINDOW_AND_KEY_EVENTS_SQL, [
+        *_window_params(blog, entry_id, size), blog.pk, Entry.Status.PUBLISHED.value, 50,
+    ])
+    window = [e for e in rows if e.part != "key event"]
+    return _window(window, entry_id, size), [e for e in rows if e.part == "key event"]
+
+
+def _window_params(blog: Blog, entry_id: int, size: int) -> list:
     published = Entry.Status.PUBLISHED.value
-    rows = _raw_entries(blog, _WINDOW_SQL, [
+    return [
         blog.pk, published, entry_id, blog.pk, entry_id, size + 2,
         blog.pk, published, entry_id, blog.pk, entry_id, size + 1,
-    ])
+    ]
+
+
+def _window(rows: list[Entry], entry_id: int, size: int) -> EntryWindow | None:
     if not rows or rows[0].pk != entry_id:
         return None
-    newer = [e for e in rows if (e.published_at, e.pk) > (rows[0].published_at, entry_id)]
-    older = rows[1 + len(newer):]
+    newer = [e for e in rows if e.part == "newer" and e.pk != entry_id]
+    older = [e for e in rows if e.part == "older"]
     has_newer = len(newer) > size
     newer = list(reversed(newer[:size]))
     return EntryWindow(

@@ -191,7 +191,7 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
 
     def build() -> HttpResponse:
         blog = _public_blog_or_404(slug)
-        window = selectors.entry_window(blog=blog, entry_id=entry_id, size=PERMALINK_WINDOW)
+        window, key_events = selectors.permalink_reads(blog=blog, entry_id=entry_id, size=PERMALINK_WINDOW)
         if window is None:
             if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
                 return render(request, "posts/gone.html", {"slug": slug}, status=410)
@@ -214,6 +214,7 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
                 "older_cursor": window.older_cursor,
                 "on_page": {e.pk for e in entries},
                 "first_page": False,
+                "key_events": key_events,
                 "jsonld": focus["jsonld"],
             },
         )
