@@ -147,3 +147,17 @@ def test_invalidation_ignores_an_older_seq_and_a_reused_slug_starts_afresh(blog)
     cache.invalidate_blog(slug=blog.slug, seq=1)  # a new blog under the same slug
     assert caching.current_seq(blog.slug) == 1
     assert caching.current_version(blog.slug) not in {first, held}
+
+
+def test_a_read_keeps_one_response_in_its_slot_and_serves_it_only_at_its_version(client, blog, reporter, entry):
+    url = f"/live/{blog.slug}/"
+    assert client.get(url)["X-Read-Cache"] == "miss"
+    read = caching.blog_read("live", blog.slug, "newest|")
+    assert read.held[0] == read.version and b"First update" in read.held[2]  # read with the version, one round trip
+    make_entry(blog=blog, user=reporter, body="Second update")
+    moved = caching.blog_read("live", blog.slug, "newest|")
+    assert moved.version != read.version and moved.held[0] == read.version  # the slot still holds the old page...
+    page = client.get(url)
+    assert page["X-Read-Cache"] == "miss" and b"Second update" in page.content  # ...which is never served for the new
+    assert caching.blog_read("live", blog.slug, "newest|").held[0] == moved.version  # and the new one took the slot
+    assert client.get(url)["X-Read-Cache"] == "hit"

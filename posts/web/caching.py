@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.cache import cache
@@ -34,8 +34,8 @@ from posts.delivery.cache import (  # noqa: F401 - the read side's view of blog 
 log = logging.getLogger(__name__)
 
 # Bump when templates or JSON shapes change, so clients and CDNs drop
-# what they hold for an unchanged seq.
-CACHE_VERSION = "5"
+# what they hold for an unchanged seq (and when the stored shape changes).
+CACHE_VERSION = "6"
 
 RESPONSE_TTL = 3600
 
@@ -51,38 +51,66 @@ READ_CACHE_HEADER = "X-Read-Cache"
 _HEADERS_KEPT = ("Content-Type", "Last-Modified", "Content-Language")
 
 
+_NOT_READ = object()
+
+
 @dataclass(frozen=True)
 class CachedRead:
     """What identifies one cacheable read: a kind, its blog, and a variant
-    (the query parameters that change the body)."""
+    (the query parameters that change the body), at the blog's version.
+
+    Each (kind, blog, variant) has one slot in the cache, holding the
+    response of one version: a read finds it only when the version matches,
+    and a write's new version takes the slot over (old versions are not
+    left to pile up until their TTL). ``held`` is the slot's value when it
+    was read already, with the version (:func:`blog_read`)."""
 
     kind: str
     slug: str
     version: str
     variant: str = ""
+    held: object = field(default=_NOT_READ, compare=False, repr=False)
 
     def _variant_digest(self) -> str:
         return hashlib.blake2s(self.variant.encode(), digest_size=8).hexdigest() if self.variant else "-"
 
     @property
     def key(self) -> str:
-        return f"resp:{CACHE_VERSION}:{self.kind}:{key_part(self.slug)}:{self.version}:{self._variant_digest()}"
+        return slot_key(self.kind, self.slug, self.variant)
 
     @property
     def etag(self) -> str:
         return f'W/"{CACHE_VERSION}.{self.kind}.{key_part(self.slug)}.{self.version}.{self._variant_digest()}"'
 
 
+def slot_key(kind: str, slug: str, variant: str = "") -> str:
+    """The cache key of a read's slot (purge_blog_responses matches its
+    blog by the third part)."""
+    digest = hashlib.blake2s(variant.encode(), digest_size=8).hexdigest() if variant else "-"
+    return f"resp:{CACHE_VERSION}:{kind}:{key_part(slug)}:{digest}"
+
+
+def blog_read(kind: str, slug: str, variant: str = "") -> CachedRead | None:
+    """The read of ``slug`` at its current version, with its slot read in
+    the same cache round trip (one of the four a cold page made, and one of
+    the two of a hit; bench/PROFILING.md). None: no such blog."""
+    key = slot_key(kind, slug, variant)
+    version, found = current_version_with(slug, [key])
+    if version is None:
+        return None
+    return CachedRead(kind=kind, slug=slug, version=version, variant=variant, held=found.get(key))
+
+
 def _store(read: CachedRead, response: HttpResponse) -> None:
     headers = {name: response[name] for name in _HEADERS_KEPT if response.has_header(name)}
-    cache_set(read.key, (response.status_code, bytes(response.content), headers), timeout=RESPONSE_TTL)
+    cache_set(read.key, (read.version, response.status_code, bytes(response.content), headers), timeout=RESPONSE_TTL)
 
 
 def _load(read: CachedRead) -> HttpResponse | None:
-    stored = cache_get(read.key)
-    if stored is None:
+    stored = cache_get(read.key) if read.held is _NOT_READ else read.held
+    if stored is None or stored[0] != read.version:
         return None
-    status, content, headers = stored
+    _, status, content, headers = stored
     response = HttpResponse(content, status=status)
     for name, value in headers.items():
         response[name] = value

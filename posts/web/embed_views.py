@@ -24,7 +24,7 @@ from django.views.static import serve
 from posts.domain import selectors
 from posts.domain.errors import ErrorCode
 from posts.domain.serializers import absolute_url
-from posts.web.caching import CachedRead, cached_read, current_version, surrogate_key
+from posts.web.caching import blog_read, cached_read, surrogate_key
 from posts.web.views import _public_blog_or_404, reader_view
 
 # The oEmbed answer's default size (CSS pixels); maxwidth/maxheight lower it.
@@ -66,10 +66,9 @@ def embed_page(request: HttpRequest, slug: str) -> HttpResponse:
     """The widget: the latest LIVEBLOG_EMBED_ENTRIES entries (or one, with
     ``?entry=<id>``), live through the reader script, no site chrome."""
     entry_id = _entry_param(request)
-    version = current_version(slug)
-    if version is None:
+    read = blog_read("embed", slug, variant=str(entry_id or ""))
+    if read is None:
         raise Http404("No such live blog.")
-    read = CachedRead(kind="embed", slug=slug, version=version, variant=str(entry_id or ""))
 
     def build() -> HttpResponse:
         blog = _public_blog_or_404(slug)
@@ -196,10 +195,9 @@ def oembed(request: HttpRequest) -> HttpResponse:
     if target is None:
         return _error(404, ErrorCode.NOT_FOUND, "That address is not a live blog or an update on this site.")
     slug, entry_id = target
-    version = current_version(slug)
-    if version is None:
+    read = blog_read("oembed", slug, variant=f"{entry_id}:{maxwidth}:{maxheight}")
+    if read is None:
         return _error(404, ErrorCode.NOT_FOUND, "No such live blog.")
-    read = CachedRead(kind="oembed", slug=slug, version=version, variant=f"{entry_id}:{maxwidth}:{maxheight}")
 
     def build() -> HttpResponse:
         blog = selectors.public_blog(slug)

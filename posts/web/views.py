@@ -25,9 +25,9 @@ from posts.web.caching import (
     ERROR_CACHE_CONTROL,
     FEED_CACHE_CONTROL,
     CachedRead,
+    blog_read,
     blogs_generation,
     cached_read,
-    current_version,
     set_last_modified,
     surrogate_key,
 )
@@ -55,10 +55,10 @@ def reader_view(view):
 
 
 def _blog_read(kind: str, slug: str, variant: str = "") -> CachedRead:
-    version = current_version(slug)
-    if version is None:
+    read = blog_read(kind, slug, variant)
+    if read is None:
         raise Http404("No such live blog.")
-    return CachedRead(kind=kind, slug=slug, version=version, variant=variant)
+    return read
 
 
 def _public_blog_or_404(slug: str) -> Blog:

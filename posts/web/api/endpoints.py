@@ -46,9 +46,9 @@ from posts.web.auth import token_auth
 from posts.web.caching import (
     BLOGS_SURROGATE_KEY,
     CachedRead,
+    blog_read,
     blogs_generation,
     cached_read,
-    current_version,
     current_version_with,
     private,
     set_last_modified,
@@ -214,10 +214,10 @@ def _public(response: HttpResponse) -> HttpResponse:
 
 
 def _blog_read(kind: str, slug: str, variant: str = "") -> CachedRead:
-    version = current_version(slug)
-    if version is None:
+    read = blog_read(kind, slug, variant)
+    if read is None:
         raise NotFound(f"No live blog '{slug}'.")
-    return CachedRead(kind=kind, slug=slug, version=version, variant=variant)
+    return read
 
 
 def _summary(blog: Blog) -> dict:
