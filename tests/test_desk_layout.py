@@ -125,6 +125,7 @@ def test_axe_finds_nothing_on_any_desk_page(browser, busy_blog, width, height):
         "/desk/",
         "/desk/new-blog/",
         f"/desk/blogs/{blog.slug}/",
+        f"/desk/blogs/{blog.slug}/older/",
         f"/desk/blogs/{blog.slug}/entries/{entry.pk}/edit/",
         f"/desk/blogs/{blog.slug}/entries/{entry.pk}/history/",
         f"/desk/blogs/{blog.slug}/entries/{entry.pk}/delete/",
