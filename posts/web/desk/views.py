@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from posts.delivery import channel
 from posts.domain import permissions, selectors, services
 from posts.domain.errors import NotAllowed, NotFound, ServiceError
-from posts.domain.models import Blog, Role
+from posts.domain.models import Blog, Entry, Role
 from posts.domain.serializers import absolute_url
 from posts.web import embed_views, fragments
 
@@ -129,7 +129,9 @@ def desk_page(
         "max_body": settings.LIVEBLOG_MAX_BODY_CHARS,
         "embed_snippet": embed_views.snippet(blog.slug, title=blog.title),
         "blog_url": absolute_url(blog.get_absolute_url()),
-        "quiet_since": selectors.quiet_since(blog=blog),
+        "quiet_since": selectors.quiet_since(
+            blog=blog, timeline=[e for e in entries if e.status == Entry.Status.PUBLISHED]
+        ),
         "questions": question_cards(blog, forms=answer_forms) if context_can_publish(role) else [],
     }
     if is_editor:
