@@ -103,10 +103,12 @@ def desk_page(
     is_editor = role == Role.EDITOR
     timeline = [e for e in entries if e.desk.place == "timeline"]
     fragments.desk_cards(request, entries, blog=blog)
+    # The editor's team panel and the byline choices share one read of the team.
+    team = selectors.blog_team(blog=blog) if is_editor else None
     composer_html = None
     if composer is None:  # a new entry's composer: the same for every read of this desk
         me = selectors.author_of(user)
-        composer = ComposerForm(blog=blog, user=user, initial={"authors": [me.pk] if me else []})
+        composer = ComposerForm(blog=blog, user=user, team=team, initial={"authors": [me.pk] if me else []})
         composer_html = fragments.desk_composer(
             request, composer, blog=blog, can_publish=context_can_publish(role),
             max_body=settings.LIVEBLOG_MAX_BODY_CHARS,
@@ -138,7 +140,7 @@ def desk_page(
         context.update({
             "close_form": close_form or CloseForm(),
             "team_form": team_form or TeamMemberForm(),
-            "team": selectors.blog_team(blog=blog),
+            "team": team,
             "roles": Role.choices,
             "reader_count": channel.reader_count(blog.slug),
             "partners": selectors.blog_webhook_partners(blog=blog),
