@@ -305,6 +305,22 @@ def test_a_draft_taken_down_leaves_no_desk_card_in_the_cache(client, editor, rep
     assert "Unconfirmed" not in client.get(f"/desk/blogs/{blog.slug}/").content.decode()
 
 
+def test_the_desks_fragments_stand_ins_are_the_same_in_every_process_sharing_the_cache():
+    """A card or composer cached by one worker is read by the others: a
+    stand-in drawn per process left that worker's in the page (a dead CSRF
+    token on every card, one Idempotency-Key for every composer)."""
+    import os
+    import subprocess
+    import sys
+
+    from posts.web import fragments
+
+    code = "import django; django.setup(); from posts.web import fragments as f; print(f._CSRF_PLACEHOLDER, f._IDEMPOTENCY_PLACEHOLDER)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "liveblog.settings", "LOG_LEVEL": "WARNING"}
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert other.stdout.split() == [fragments._CSRF_PLACEHOLDER, fragments._IDEMPOTENCY_PLACEHOLDER]
+
+
 def test_the_desks_composer_is_made_once_and_each_read_gets_its_own_keys(editor, reporter):
     from django.test import Client
 
