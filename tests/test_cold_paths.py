@@ -44,8 +44,10 @@ READS = {
 # "no fragments": a cold cache, every shown entry read in full with its byline.
 AFTER_A_WRITE = {
     "live page": 2, "older page": 3, "permalink": 3, "rss": 2, "atom": 2, "json feed": 2,
-    # The desk's two beyond its cards: the reader questions waiting and the
-    # time of the last entry (the "quiet" flag, docs/questions.md).
+    # The editor's desk: the session and its user, the blog with the
+    # viewer's role, its drafts and timeline (one query; the "quiet" flag,
+    # docs/questions.md, is the timeline's newest), the viewer's author
+    # record, the team, the reader questions waiting, the webhook partners.
     "api blog": 2, "api entries": 2, "api entry": 2, "updates": 1, "desk": 8, "desk older": 5,
 }
 NO_FRAGMENTS = {
