@@ -50,7 +50,8 @@ def role_for(user, blog: Blog | None = None) -> str | None:
 
     Remembered on the user object, which lives for one request, so a
     service that checks twice queries once; :func:`forget_roles` clears it
-    when a role changes.
+    when a role changes. A blog read with the user's ``team_role``
+    (selectors.desk_blog) needs no query for it.
     """
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
@@ -65,9 +66,14 @@ def role_for(user, blog: Blog | None = None) -> str | None:
 
 def _lookup_role(user, blog: Blog | None) -> str | None:
     if blog is not None and blog.pk is not None:
-        membership = Membership.objects.filter(blog=blog, user=user).only("role").first()
-        if membership is not None:
-            return membership.role
+        read = blog.__dict__.pop("team_role_of", None)  # once: after forget_roles, ask again
+        if read is not None and read[0] == user.pk:
+            team_role = read[1]
+        else:
+            membership = Membership.objects.filter(blog=blog, user=user).only("role").first()
+            team_role = membership.role if membership is not None else None
+        if team_role is not None:
+            return team_role
     try:
         return user.author.role  # cached on the user: bylines need it next
     except Author.DoesNotExist:

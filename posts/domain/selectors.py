@@ -240,6 +240,26 @@ def blog_by_slug(slug: str) -> Blog | None:
     return Blog.objects.filter(slug=slug).first()
 
 
+# slug is unique; the membership is one row of one_membership_per_user.
+_DESK_BLOG_SQL = (
+    "SELECT posts_blog.*, (SELECT role FROM posts_membership WHERE posts_membership.blog_id = posts_blog.id"
+    " AND posts_membership.user_id = %s LIMIT 1) AS team_role"
+    " FROM posts_blog WHERE slug = %s"
+)
+
+
+def desk_blog(*, slug: str, user) -> Blog | None:
+    """A blog for the desk, any status, with ``user``'s role on its team
+    (None when not on it) for permissions.role_for, in one hand-written
+    query: every desk read starts here, and the ORM's two took 1.2 ms on
+    PostgreSQL, this 0.33 ms (bench/PROFILING.md, "Third pass: the desk on
+    PostgreSQL")."""
+    blog = next(iter(Blog.objects.raw(_DESK_BLOG_SQL, [user.pk, slug])), None)
+    if blog is not None:
+        blog.team_role_of = (user.pk, blog.__dict__.pop("team_role"))  # for permissions.role_for
+    return blog
+
+
 _PUBLIC_BLOG_SQL = "SELECT * FROM posts_blog WHERE slug = %s AND status <> %s"  # slug is unique
 
 
@@ -317,6 +337,8 @@ def desk_entries(*, blog: Blog, timeline: int = DESK_TIMELINE, light: bool = Fal
 def desk_entries_page(*, blog: Blog, timeline: int = DESK_TIMELINE, light: bool = False) -> tuple[list[Entry], bool]:
     """:func:`desk_entries` and whether older published entries exist (the
     desk's "Older entries" link), from the same queries."""
+    if light:
+        return _desk_entries_light(blog=blog, timeline=timeline)
     unpublished = blog.entries.filter(status__in=_UNPUBLISHED).order_by(F("published_at").desc(nulls_first=True), "-id")
     unpublished = (
         unpublished.only(*DESK_LIGHT_FIELDS) if light
@@ -324,6 +346,31 @@ def desk_entries_page(*, blog: Blog, timeline: int = DESK_TIMELINE, light: bool 
     )
     page = desk_timeline(blog=blog, limit=timeline, light=light)
     return list(unpublished[:200]) + page.items, page.next is not None
+
+
+# Each half a range of entry_timeline; UNION ALL gives the halves in turn,
+# each in its own order (as _WINDOW_SQL's). The columns are DESK_LIGHT_FIELDS.
+_DESK_ENTRIES_SQL = (
+    "SELECT * FROM (SELECT id, blog_id, version, modified_at, published_at, updated_at, status, kind, pinned,"
+    " awaiting_approval, created_by_id FROM posts_entry WHERE blog_id = %s AND status IN (%s, %s)"
+    " ORDER BY published_at DESC NULLS FIRST, id DESC LIMIT %s) AS unpublished"
+    " UNION ALL SELECT * FROM (SELECT id, blog_id, version, modified_at, published_at, updated_at, status, kind,"
+    " pinned, awaiting_approval, created_by_id FROM posts_entry WHERE blog_id = %s AND status = %s"
+    " ORDER BY published_at DESC, id DESC LIMIT %s) AS published"
+)
+
+
+def _desk_entries_light(*, blog: Blog, timeline: int) -> tuple[list[Entry], bool]:
+    """:func:`desk_entries_page` read light in one query. Hand-written SQL:
+    the ORM's two querysets took 3.1 ms on PostgreSQL, this 1.7 ms
+    (bench/PROFILING.md, "Third pass: the desk on PostgreSQL")."""
+    published = Entry.Status.PUBLISHED.value
+    rows = _raw_entries(blog, _DESK_ENTRIES_SQL, [
+        blog.pk, *(status.value for status in _UNPUBLISHED), 200, blog.pk, published, timeline + 1,
+    ])
+    unpublished = [e for e in rows if e.status != published]
+    page = [e for e in rows if e.status == published]
+    return unpublished + page[:timeline], len(page) > timeline
 
 
 def desk_timeline(
@@ -400,11 +447,26 @@ def _quiet_since(blog: Blog, last_entry_at: datetime | None) -> datetime | None:
     return since
 
 
-def quiet_since(*, blog: Blog) -> datetime | None:
+def quiet_since(*, blog: Blog, timeline: list[Entry] | None = None) -> datetime | None:
     """When a live blog last had a new entry (or opened), if that is longer
-    ago than ``LIVEBLOG_QUIET_MINUTES``: the desk flags it. Else None."""
-    last = blog.entries.filter(status=Entry.Status.PUBLISHED).aggregate(at=Max("published_at"))["at"]
+    ago than ``LIVEBLOG_QUIET_MINUTES``: the desk flags it. Else None.
+    ``timeline``: the blog's newest published entries, newest first, when
+    the caller has read them (the desk has): its first is the last entry, so
+    no query (the MAX was the desk's slowest, 2 ms at 5,000 entries on
+    PostgreSQL, bench/PROFILING.md)."""
+    if timeline is not None:
+        last = timeline[0].published_at if timeline else None
+    else:
+        last = blog.entries.filter(status=Entry.Status.PUBLISHED).aggregate(at=Max("published_at"))["at"]
     return _quiet_since(blog, last)
+
+
+# The desk's small reads, hand-written: each was 0.7-0.9 ms of the desk on
+# PostgreSQL through the ORM, most of it compiling (bench/PROFILING.md,
+# "Third pass: the desk on PostgreSQL").
+_PENDING_QUESTIONS_SQL = (
+    "SELECT * FROM posts_question WHERE blog_id = %s AND status = %s ORDER BY created_at, id LIMIT %s"
+)
 
 
 def pending_questions(*, blog: Blog, limit: int = 200) -> list:
@@ -412,7 +474,7 @@ def pending_questions(*, blog: Blog, limit: int = 200) -> list:
     never on a public surface)."""
     from .models import Question
 
-    return list(Question.objects.filter(blog=blog, status=Question.Status.PENDING).order_by("created_at", "id")[:limit])
+    return list(Question.objects.raw(_PENDING_QUESTIONS_SQL, [blog.pk, Question.Status.PENDING.value, limit]))
 
 
 def desk_question(*, blog: Blog, question_id: int):
@@ -425,13 +487,19 @@ def desk_question(*, blog: Blog, question_id: int):
     return question
 
 
+_WEBHOOK_PARTNERS_SQL = (
+    "SELECT * FROM posts_webhookpartner WHERE EXISTS (SELECT 1 FROM posts_webhookpartner_blogs AS sub"
+    " WHERE sub.webhookpartner_id = posts_webhookpartner.id AND sub.blog_id = %s)"
+    " OR NOT EXISTS (SELECT 1 FROM posts_webhookpartner_blogs AS sub"
+    " WHERE sub.webhookpartner_id = posts_webhookpartner.id) ORDER BY name, id"
+)
+
+
 def blog_webhook_partners(*, blog: Blog) -> list:
     """Partners that receive this blog's events (subscribed to it, or to all)."""
     from .models import WebhookPartner
 
-    return list(
-        WebhookPartner.objects.filter(Q(blogs=blog) | Q(blogs__isnull=True)).distinct().order_by("name", "id")
-    )
+    return list(WebhookPartner.objects.raw(_WEBHOOK_PARTNERS_SQL, [blog.pk]))
 
 
 # --- Read side (live page, permalink, feeds) ---------------------------------
@@ -532,31 +600,78 @@ def get_entry(*, blog: Blog, entry_id: int) -> Entry:
 
 
 def author_of(user) -> Author | None:
-    """The user's newsroom record (name on bylines), or None."""
-    return Author.objects.select_related("user").filter(user=user).first()
+    """The user's newsroom record (name on bylines), or None. Read as
+    ``user.author``, which Django keeps on the user object (one request's),
+    so the composer, its byline choices, the header's name and the role
+    check share one query (they were three, bench/PROFILING.md)."""
+    try:
+        return user.author
+    except Author.DoesNotExist:
+        return None
 
 
-def byline_people(*, blog: Blog, user, extra=()) -> list[Author]:
+def byline_people(*, blog: Blog, user, extra=(), team: list | None = None) -> list[Author]:
     """Who can be on a byline: the writer, the blog's team, and anyone
     already on the entry; the writer first, then by name. Kept to the team
     on purpose: a newsroom can hold hundreds of people, a blog's team a
-    handful of checkboxes."""
+    handful of checkboxes. ``team``: the blog's :func:`blog_team`, when the
+    caller has read it (the editor's desk), saves a query."""
     me = author_of(user)
     people = {me.pk: me} if me is not None else {}
-    team = Author.objects.filter(user__memberships__blog=blog).select_related("user")
-    for person in [*team, *extra]:
+    if team is None:
+        authors = list(Author.objects.filter(user__memberships__blog=blog).select_related("user"))
+    else:
+        authors = [a for a in (author_of(m.user) for m in team) if a is not None]
+    for person in [*authors, *extra]:
         people.setdefault(person.pk, person)
     my_pk = me.pk if me is not None else None
     return sorted(people.values(), key=lambda a: (a.pk != my_pk, a.name.lower()))
 
 
+# Django's own user table (AUTH_USER_MODEL is not swapped).
+_BLOG_TEAM_SQL = (
+    "SELECT posts_membership.id, posts_membership.role, auth_user.id, auth_user.username,"
+    " auth_user.first_name, auth_user.last_name, auth_user.is_active, posts_author.id,"
+    " posts_author.display_name, posts_author.url, posts_author.role"
+    " FROM posts_membership INNER JOIN auth_user ON auth_user.id = posts_membership.user_id"
+    " LEFT OUTER JOIN posts_author ON posts_author.user_id = auth_user.id"
+    " WHERE posts_membership.blog_id = %s ORDER BY auth_user.username, posts_membership.id"
+)
+
+
 def blog_team(*, blog: Blog) -> list:
-    """The blog's team memberships, by username."""
+    """The blog's team memberships, by username, each with its ``user``
+    (what a team list and a byline show of them: names, no password hash)
+    and the user's ``author`` (or None). Hand-written SQL: the ORM's
+    three-table join took 1.1 ms on PostgreSQL, this 0.4 ms
+    (bench/PROFILING.md, "Third pass: the desk on PostgreSQL")."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
     from .models import Membership
 
-    return list(
-        Membership.objects.filter(blog=blog).select_related("user", "user__author").order_by("user__username")
-    )
+    user_model, db = get_user_model(), connection.alias
+    user_field, author_user = Membership._meta.get_field("user"), Author._meta.get_field("user")
+    with connection.cursor() as cursor:
+        cursor.execute(_BLOG_TEAM_SQL, [blog.pk])
+        rows = cursor.fetchall()
+    team = []
+    for membership_id, role, user_id, username, first, last, active, author_id, display, url, author_role in rows:
+        user = user_model.from_db(
+            db, ["id", "username", "first_name", "last_name", "is_active"], [user_id, username, first, last, active]
+        )
+        author = None
+        if author_id is not None:
+            author = Author.from_db(
+                db, ["id", "user_id", "display_name", "url", "role"], [author_id, user_id, display, url, author_role]
+            )
+            author_user.set_cached_value(author, user)
+        author_user.remote_field.set_cached_value(user, author)  # user.author, None when none
+        membership = Membership.from_db(db, ["id", "blog_id", "user_id", "role"], [membership_id, blog.pk, user_id, role])
+        user_field.set_cached_value(membership, user)
+        membership.blog = blog
+        team.append(membership)
+    return team
 
 
 def entry_revisions(*, entry: Entry) -> list:

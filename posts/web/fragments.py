@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils.crypto import salted_hmac
 from django.utils.safestring import SafeString, mark_safe
 
 from posts.delivery.cache import cache_get, cache_get_many, cache_set, cache_set_many, fragment_key
@@ -146,9 +147,16 @@ def permalink_fragment(entry: Entry) -> dict:
 
 # --- The desk: its cards and its composer ------------------------------------------
 
-# Stands for the viewer's CSRF token in a cached card; drawn per process, so
-# no entry text can spell it.
-_CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(12)}"
+def _placeholder(name: str) -> str:
+    """A stand-in for a per-read value in a cached fragment: the same in
+    every process sharing the cache (one drawn per process left another's in
+    the page: a dead CSRF token, one Idempotency-Key for every composer), and
+    no entry text can spell it without the SECRET_KEY."""
+    return f"{name}-{salted_hmac('liveblog.fragments.placeholder', name).hexdigest()[:24]}"
+
+
+# Stands for the viewer's CSRF token in a cached card.
+_CSRF_PLACEHOLDER = _placeholder("csrf")
 
 
 def desk_cards(request, entries: list[Entry], *, blog) -> None:
@@ -179,7 +187,7 @@ def desk_cards(request, entries: list[Entry], *, blog) -> None:
 
 
 # Stands for the fresh Idempotency-Key each rendering of the composer carries.
-_IDEMPOTENCY_PLACEHOLDER = f"idem-{secrets.token_hex(12)}"
+_IDEMPOTENCY_PLACEHOLDER = _placeholder("idem")
 _IDEMPOTENCY_VALUE = re.compile(r'(name="idempotency_key" value=")([^"]+)(")')
 
 

@@ -45,7 +45,7 @@ def json_failure(
 
 def desk_blog(request: HttpRequest, slug: str) -> tuple[Blog, str]:
     """The blog and the person's role on it; refuses people with no role."""
-    blog = selectors.blog_by_slug(slug)
+    blog = selectors.desk_blog(slug=slug, user=request.user)
     if blog is None:
         raise NotFound(f"There is no blog '{slug}'.")
     role = permissions.role_for(request.user, blog)

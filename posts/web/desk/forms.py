@@ -119,9 +119,9 @@ class _EntryFields(FactCheckFields, DeskForm):
     # JavaScript the time is read in the server's TIME_ZONE.
     tz_offset = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=-1000, max_value=1000)
 
-    def __init__(self, *args, blog: Blog, user, extra_authors=(), **kwargs):
+    def __init__(self, *args, blog: Blog, user, extra_authors=(), team: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        choices = selectors.byline_people(blog=blog, user=user, extra=extra_authors)
+        choices = selectors.byline_people(blog=blog, user=user, extra=extra_authors, team=team)
         self.fields["authors"].queryset = Author.objects.filter(pk__in=[a.pk for a in choices])
         # Keep the team order (me first) rather than the queryset's.
         self.fields["authors"].choices = [(a.pk, a.name) for a in choices]

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from posts.delivery import channel
 from posts.domain import permissions, selectors
 from posts.domain.errors import ErrorCode, NotAllowed
-from posts.domain.models import Role
+from posts.domain.models import Entry, Role
 from posts.domain.rendering import embed_hints, render_markdown
 
 from .actions import decorate
@@ -66,7 +66,7 @@ def desk_state(request: HttpRequest, slug: str) -> JsonResponse:
         if entry.modified_at >= changed_after:
             item["html"] = render_to_string("desk/_entry.html", {"entry": entry, "blog": blog}, request=request)
         items.append(item)
-    quiet = selectors.quiet_since(blog=blog)
+    quiet = selectors.quiet_since(blog=blog, timeline=[e for e in entries if e.status == Entry.Status.PUBLISHED])
     return JsonResponse({
         "now": f"{now:.6f}",
         "blog": {"status": blog.status, "seq": blog.last_seq, "title": blog.title},

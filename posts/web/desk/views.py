@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from posts.delivery import channel
 from posts.domain import permissions, selectors, services
 from posts.domain.errors import NotAllowed, NotFound, ServiceError
-from posts.domain.models import Blog, Role
+from posts.domain.models import Blog, Entry, Role
 from posts.domain.serializers import absolute_url
 from posts.web import embed_views, fragments
 
@@ -103,10 +103,12 @@ def desk_page(
     is_editor = role == Role.EDITOR
     timeline = [e for e in entries if e.desk.place == "timeline"]
     fragments.desk_cards(request, entries, blog=blog)
+    # The editor's team panel and the byline choices share one read of the team.
+    team = selectors.blog_team(blog=blog) if is_editor else None
     composer_html = None
     if composer is None:  # a new entry's composer: the same for every read of this desk
         me = selectors.author_of(user)
-        composer = ComposerForm(blog=blog, user=user, initial={"authors": [me.pk] if me else []})
+        composer = ComposerForm(blog=blog, user=user, team=team, initial={"authors": [me.pk] if me else []})
         composer_html = fragments.desk_composer(
             request, composer, blog=blog, can_publish=context_can_publish(role),
             max_body=settings.LIVEBLOG_MAX_BODY_CHARS,
@@ -129,14 +131,16 @@ def desk_page(
         "max_body": settings.LIVEBLOG_MAX_BODY_CHARS,
         "embed_snippet": embed_views.snippet(blog.slug, title=blog.title),
         "blog_url": absolute_url(blog.get_absolute_url()),
-        "quiet_since": selectors.quiet_since(blog=blog),
+        "quiet_since": selectors.quiet_since(
+            blog=blog, timeline=[e for e in entries if e.status == Entry.Status.PUBLISHED]
+        ),
         "questions": question_cards(blog, forms=answer_forms) if context_can_publish(role) else [],
     }
     if is_editor:
         context.update({
             "close_form": close_form or CloseForm(),
             "team_form": team_form or TeamMemberForm(),
-            "team": selectors.blog_team(blog=blog),
+            "team": team,
             "roles": Role.choices,
             "reader_count": channel.reader_count(blog.slug),
             "partners": selectors.blog_webhook_partners(blog=blog),
