@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -113,9 +114,12 @@ def main(argv: list[str] | None = None) -> None:
         cpu = {url: [] for url in args.url}
         status, size, queries = {}, {}, {}
         # Round-robin over the URLs, so a burst of noise from a neighbour on
-        # a shared machine lands on all of them alike and ratios stay fair.
-        for _ in range(args.iterations):
-            for url in args.url:
+        # a shared machine lands on all of them alike and ratios stay fair;
+        # in a new order each round, so no URL always follows the same one
+        # (the read after the desk's page paid ~0.5 ms for it, every round:
+        # bench/PROFILING.md, "Third pass").
+        for round_ in range(args.iterations):
+            for url in random.Random(round_).sample(args.url, len(args.url)):  # noqa: S311 - an order, not a secret
                 started, started_cpu = time.perf_counter(), time.thread_time()
                 response, body = get(url)
                 samples[url].append((time.perf_counter() - started) * 1000)
