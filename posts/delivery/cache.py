@@ -273,8 +273,9 @@ def purge_blog_responses(slug: str) -> int:
     API reads), not only make them unreachable by moving its seq: after a
     takedown no cached copy of the text is left. Returns how many went.
 
-    On Redis only the blog's ``resp:`` keys go; the local-memory cache is
-    this process's own, so it is cleared whole (a takedown is rare)."""
+    On Redis only the blog's ``resp:`` keys and its row go; the
+    local-memory cache is this process's own, so it is cleared whole (a
+    takedown is rare)."""
     backend = getattr(cache, "_cache", None)
     client_factory = getattr(backend, "get_client", None)
     if client_factory is None:
@@ -289,9 +290,14 @@ def purge_blog_responses(slug: str) -> int:
         # kind and slug are the 2nd and 3rd parts after the prefix: match the slug exactly
         if key.decode().removeprefix(prefix).split(":")[2] == part
     ]
-    if keys:
-        client.delete(*keys)
+    client.delete(*keys, cache.make_and_validate_key(blog_row_key(slug)))
     return len(keys)
+
+
+def blog_row_key(slug: str) -> str:
+    """The blog's row as the cold reads of one version read it
+    (``posts.web.caching.public_blog_of``); purged with the responses."""
+    return f"blog-row:{key_part(slug)}"
 
 
 def blog_state_key(slug: str) -> str:

@@ -24,7 +24,7 @@ from django.views.static import serve
 from posts.domain import selectors
 from posts.domain.errors import ErrorCode
 from posts.domain.serializers import absolute_url
-from posts.web.caching import blog_read, cached_read, surrogate_key
+from posts.web.caching import blog_read, cached_read, public_blog_of, surrogate_key
 from posts.web.views import _public_blog_or_404, reader_view
 
 # The oEmbed answer's default size (CSS pixels); maxwidth/maxheight lower it.
@@ -71,7 +71,7 @@ def embed_page(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No such live blog.")
 
     def build() -> HttpResponse:
-        blog = _public_blog_or_404(slug)
+        blog = _public_blog_or_404(read)
         pinned = None
         if entry_id is not None:
             entry = selectors.published_entry(blog=blog, entry_id=entry_id)
@@ -200,7 +200,7 @@ def oembed(request: HttpRequest) -> HttpResponse:
         return _error(404, ErrorCode.NOT_FOUND, "No such live blog.")
 
     def build() -> HttpResponse:
-        blog = selectors.public_blog(slug)
+        blog = public_blog_of(read)
         if blog is None:
             return _error(404, ErrorCode.NOT_FOUND, "No such live blog.")
         title = blog.title

@@ -27,7 +27,13 @@ from posts.domain.models import Blog, Entry
 from posts.domain.rendering import plain_text
 from posts.domain.serializers import absolute_url, share_file
 from posts.web import fragments
-from posts.web.caching import FEED_CACHE_CONTROL, cached_read, set_last_modified, surrogate_key
+from posts.web.caching import (
+    FEED_CACHE_CONTROL,
+    cached_read,
+    public_blog_of,
+    set_last_modified,
+    surrogate_key,
+)
 from posts.web.structured_data import entry_headline
 from posts.web.views import _blog_read, reader_view
 
@@ -209,7 +215,9 @@ def _feed_view(kind: str, feed_class: type[LiveBlogRssFeed]):
             # Feed.__call__ would look the blog up again and stream the XML
             # into the response in ~1,500 small writes; one string is faster.
             feed = feed_class(entries=[])
-            blog = feed.get_object(request, slug)
+            blog = public_blog_of(read)
+            if blog is None:
+                raise Http404("No such live blog.")
             entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE, light=True)
             feedgen = feed.get_feed(blog, request)
             feedgen.item_xml = fragments.entry_fragments(kind, entries, item_fragment(feed_class, blog, request))

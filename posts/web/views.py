@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from posts.delivery.websub import json_feed_hubs
 from posts.domain import fact_checks, selectors
@@ -28,6 +30,7 @@ from posts.web.caching import (
     blog_read,
     blogs_generation,
     cached_read,
+    public_blog_of,
     set_last_modified,
     surrogate_key,
 )
@@ -61,8 +64,8 @@ def _blog_read(kind: str, slug: str, variant: str = "") -> CachedRead:
     return read
 
 
-def _public_blog_or_404(slug: str) -> Blog:
-    blog = selectors.public_blog(slug)
+def _public_blog_or_404(read: CachedRead) -> Blog:
+    blog = public_blog_of(read)
     if blog is None:
         raise Http404("No such live blog.")
     return blog
@@ -108,7 +111,7 @@ def live_page(request: HttpRequest, slug: str) -> HttpResponse:
     read = _blog_read("live", slug, variant=f"{order}|{cursor or ''}")
 
     def build() -> HttpResponse:
-        blog = selectors.public_blog(slug)
+        blog = public_blog_of(read)
         if blog is None:
             return _upcoming_page(request, slug)
         first_page = cursor is None and not oldest
@@ -190,7 +193,7 @@ def entry_permalink(request: HttpRequest, slug: str, entry_id: int) -> HttpRespo
     read = _blog_read("permalink", slug, variant=str(entry_id))
 
     def build() -> HttpResponse:
-        blog = _public_blog_or_404(slug)
+        blog = _public_blog_or_404(read)
         window, key_events = selectors.permalink_reads(blog=blog, entry_id=entry_id, size=PERMALINK_WINDOW)
         if window is None:
             if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
@@ -242,20 +245,27 @@ def _render_blog_page(request: HttpRequest, blog: Blog, *, template: str, contex
     return set_last_modified(response, context["last_modified"])
 
 
-def _key_event_links(blog_url: str, key_events: list[Entry], on_page: set[int]) -> list[dict]:
-    """The key-events list, its values made here: the template's filters and
-    a ``reverse()`` per link were 0.5 ms of a cold page (bench/PROFILING.md)."""
-    return [
-        {
-            "pk": str(e.pk),  # a str renders without localize()
-            # On the page: a jump; elsewhere: the permalink (the page around it).
-            "href": f"#entry-{e.pk}" if e.pk in on_page else f"{blog_url}entries/{e.pk}/#entry-{e.pk}",
-            "iso": live_tags.iso(e.published_at),
-            "clock": live_tags.utc_clock(e.published_at),
-            "summary": e.summary_text,
-        }
-        for e in key_events
-    ]
+def _key_event_links(blog_url: str, key_events: list[Entry], on_page: set[int]) -> SafeString:
+    """The key-events list's items (posts/_key_events.html), made here: the
+    template's loop, filters and a ``reverse()`` per link were 0.5 ms of a
+    cold page, its loop alone still 0.15 ms (bench/PROFILING.md)."""
+    return format_html_join(
+        "",
+        '\n    <li data-key-event="{}"><a href="{}" data-entry-link="{}"><time datetime="{}" data-local="time">{}'
+        "</time> <span>{}</span></a></li>",
+        (
+            (
+                e.pk,
+                # On the page: a jump; elsewhere: the permalink (the page around it).
+                f"#entry-{e.pk}" if e.pk in on_page else f"{blog_url}entries/{e.pk}/#entry-{e.pk}",
+                e.pk,
+                live_tags.iso(e.published_at),
+                live_tags.utc_clock(e.published_at),
+                e.summary_text,
+            )
+            for e in key_events
+        ),
+    )
 
 
 def _page_size() -> int:
@@ -272,7 +282,7 @@ def json_feed(request: HttpRequest, slug: str) -> HttpResponse:
     read = _blog_read("jsonfeed", slug)
 
     def build() -> HttpResponse:
-        blog = _public_blog_or_404(slug)
+        blog = _public_blog_or_404(read)
         entries = selectors.feed_entries(blog=blog, limit=FEED_SIZE, light=True)
         feed_url = absolute_url(f"/live/{blog.slug}/feed.json")
         data = {

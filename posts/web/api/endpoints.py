@@ -51,6 +51,7 @@ from posts.web.caching import (
     cached_read,
     current_version_with,
     private,
+    public_blog_of,
     set_last_modified,
     surrogate_key,
 )
@@ -193,10 +194,10 @@ def _not_found(request, exc):
 blogs = Router(tags=["blogs"])
 
 
-def _public_blog(slug: str) -> Blog:
-    blog = selectors.public_blog(slug)
+def _public_blog(read: CachedRead) -> Blog:
+    blog = public_blog_of(read)
     if blog is None:
-        raise NotFound(f"No live blog '{slug}'.")
+        raise NotFound(f"No live blog '{read.slug}'.")
     return blog
 
 
@@ -242,7 +243,7 @@ def get_blog(request, slug: str):
     read = _blog_read("api-blog", slug)
 
     def build():
-        blog = selectors.public_or_upcoming_blog(slug)
+        blog = public_blog_of(read) or selectors.upcoming_blog(slug)
         if blog is None:
             raise NotFound(f"No live blog '{slug}'.")
         if blog.status == Blog.Status.DRAFT:  # scheduled to open: the blog, never its entries
@@ -278,7 +279,7 @@ def list_entries(
     read = _blog_read("api-entries", slug, variant=f"{limit}|{order}|{cursor or ''}")
 
     def build():
-        blog = _public_blog(slug)
+        blog = _public_blog(read)
         try:
             page = selectors.entries_page(
                 blog=blog, order=order, limit=limit, light=True,
@@ -301,7 +302,7 @@ def get_entry(request, slug: str, entry_id: int):
     read = _blog_read("api-entry", slug, variant=str(entry_id))
 
     def build():
-        blog = _public_blog(slug)
+        blog = _public_blog(read)
         entry = selectors.published_entry(blog=blog, entry_id=entry_id, light=True)
         if entry is None:
             if selectors.entry_is_deleted(blog=blog, entry_id=entry_id):
@@ -330,7 +331,7 @@ def get_updates(request, slug: str, since: int = Query(0, ge=0)):
         # One query: the events come with their blog's last seq (the blog is
         # read alone only when there are none).
         events = selectors.public_events_since(slug=slug, since=after, limit=UPDATES_LIMIT + 1)
-        last_seq = events[0].blog_last_seq if events else _public_blog(slug).last_seq
+        last_seq = events[0].blog_last_seq if events else _public_blog(read).last_seq
         events = [e for e in events if e.seq > min(since, last_seq)]
         has_more = len(events) > UPDATES_LIMIT
         events = events[:UPDATES_LIMIT]
