@@ -343,7 +343,26 @@ def test_editors_see_readers_and_webhook_partner_health(client, editor, blog):
     assert "Wire Co" in html and "Healthy" in html
     assert "Aggregator" in html and "Paused" in html and "10 failures in a row" in html
     assert "Elsewhere Only" not in html
+    assert "2 partners receive this blog's events: 1 healthy." in html
+    assert html.index("Aggregator") < html.index("Wire Co")  # the one needing a look first
+    assert "whsec_" not in html
     assert ok.pk
+
+
+def test_a_newsroom_with_many_partners_sees_a_count_and_those_needing_a_look_first(client, editor, blog):
+    WebhookPartner.objects.bulk_create(
+        WebhookPartner(name=f"Partner {n:03}", url=f"https://p{n}.example/hook", secret="whsec_x") for n in range(40)
+    )
+    WebhookPartner.objects.filter(name="Partner 039").update(consecutive_failures=3)
+    WebhookPartner.objects.filter(name="Partner 038").update(active=False)
+    client.force_login(editor)
+    html = client.get(desk_url(blog)).content.decode()
+    panel = html[html.index('id="partners-title"'):]
+    panel = panel[:panel.index("</section>")]
+    assert "40 partners receive this blog's events: 38 healthy." in panel
+    assert panel.count('class="partner partner--') == 10  # selectors.PARTNERS_SHOWN
+    assert panel.index("Partner 039") < panel.index("Partner 038") < panel.index("Partner 000")  # failing, off, healthy
+    assert "30 more not listed here" in panel
 
 
 def test_reporters_do_not_get_the_editors_panel(desk, blog):

@@ -161,3 +161,20 @@ def test_a_read_keeps_one_response_in_its_slot_and_serves_it_only_at_its_version
     assert page["X-Read-Cache"] == "miss" and b"Second update" in page.content  # ...which is never served for the new
     assert caching.blog_read("live", blog.slug, "newest|").held[0] == moved.version  # and the new one took the slot
     assert client.get(url)["X-Read-Cache"] == "hit"
+
+
+@pytest.mark.parametrize("template", [
+    "/live/{slug}/", "/live/{slug}/feed.rss", "/api/blogs/{slug}", "/api/blogs/{slug}/updates?since=0",
+    "/api/blogs/{slug}/updates?since={seq}",
+])
+def test_a_cached_read_is_one_cache_round_trip(client, blog, entry, template, monkeypatch):
+    """The blog's version and the read's stored response (for /updates, its
+    pace too) come in one MGET (docs/caching.md)."""
+    url = template.format(slug=blog.slug, seq=blog.entries.count() + 1)
+    first = client.get(url)
+    calls = []
+    real = cache._cache_call
+    monkeypatch.setattr(cache, "_cache_call", lambda method, *a, **k: calls.append(method) or real(method, *a, **k))
+    again = client.get(url)
+    assert again.content == first.content and again["X-Read-Cache"] == "hit"
+    assert calls == ["get_many"], calls

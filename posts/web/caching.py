@@ -54,7 +54,7 @@ READ_CACHE_HEADER = "X-Read-Cache"
 _HEADERS_KEPT = ("Content-Type", "Last-Modified", "Content-Language")
 
 
-_NOT_READ = object()
+NOT_READ = object()  # a CachedRead whose slot (or blog row) was not read with its version
 
 
 @dataclass(frozen=True)
@@ -72,15 +72,24 @@ class CachedRead:
     slug: str
     version: str
     variant: str = ""
-    held: object = field(default=_NOT_READ, compare=False, repr=False)
-    blog_held: object = field(default=_NOT_READ, compare=False, repr=False)
+    held: object = field(default=NOT_READ, compare=False, repr=False)
+    blog_held: object = field(default=NOT_READ, compare=False, repr=False)
+    # The slot's own variant when it is coarser than ``variant`` (``/updates``
+    # keys its slot by ``since`` alone, known before the version is read);
+    # the slot then holds one variant's response at a time.
+    slot_variant: str | None = field(default=None, compare=False, repr=False)
 
     def _variant_digest(self) -> str:
         return hashlib.blake2s(self.variant.encode(), digest_size=8).hexdigest() if self.variant else "-"
 
     @property
     def key(self) -> str:
-        return slot_key(self.kind, self.slug, self.variant)
+        return slot_key(self.kind, self.slug, self.variant if self.slot_variant is None else self.slot_variant)
+
+    @property
+    def identity(self) -> str:
+        """What a slot's response must have been made for to be served."""
+        return self.version if self.slot_variant is None else f"{self.version}|{self.variant}"
 
     @property
     def etag(self) -> str:
@@ -118,7 +127,7 @@ def public_blog_of(read: CachedRead) -> Blog | None:
     fresh as the responses cached for that version: every change of a blog
     a reader can see is an event, which moves the version."""
     held = read.blog_held
-    if held is not _NOT_READ and held is not None and held[0] == read.version:
+    if held is not NOT_READ and held is not None and held[0] == read.version:
         return held[1]
     blog = selectors.public_blog(read.slug)
     if blog is not None:
@@ -128,12 +137,12 @@ def public_blog_of(read: CachedRead) -> Blog | None:
 
 def _store(read: CachedRead, response: HttpResponse) -> None:
     headers = {name: response[name] for name in _HEADERS_KEPT if response.has_header(name)}
-    cache_set(read.key, (read.version, response.status_code, bytes(response.content), headers), timeout=RESPONSE_TTL)
+    cache_set(read.key, (read.identity, response.status_code, bytes(response.content), headers), timeout=RESPONSE_TTL)
 
 
 def _load(read: CachedRead) -> HttpResponse | None:
-    stored = cache_get(read.key) if read.held is _NOT_READ else read.held
-    if stored is None or stored[0] != read.version:
+    stored = cache_get(read.key) if read.held is NOT_READ else read.held
+    if stored is None or stored[0] != read.identity:
         return None
     _, status, content, headers = stored
     response = HttpResponse(content, status=status)

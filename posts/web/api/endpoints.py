@@ -45,6 +45,7 @@ from posts.web.api.webhooks import router as webhooks_router
 from posts.web.auth import token_auth
 from posts.web.caching import (
     BLOGS_SURROGATE_KEY,
+    NOT_READ,
     CachedRead,
     blog_read,
     blogs_generation,
@@ -53,6 +54,7 @@ from posts.web.caching import (
     private,
     public_blog_of,
     set_last_modified,
+    slot_key,
     surrogate_key,
 )
 from posts.web.fragments import entry_fragments
@@ -319,13 +321,18 @@ def get_updates(request, slug: str, since: int = Query(0, ge=0)):
     when to ask again from the last one). ``seq`` is the blog's latest. The
     same messages as SSE and webhooks. ``push`` says whether readers should
     hold a stream (``sse``) or poll (``poll``), ``poll_ms`` how often to poll."""
-    version, found = current_version_with(slug, pushmode.keys(slug))  # one round trip
+    # The version, the pace and the slot of this since, in one round trip.
+    slot = slot_key("api-updates", slug, str(since))
+    version, found = current_version_with(slug, [*pushmode.keys(slug), slot])
     if version is None:
         raise NotFound(f"No live blog '{slug}'.")
     # A since beyond the latest seq shares the caught-up reply's cache entry.
     after = min(since, int(version.rsplit(".", 1)[1]))
     pace = pushmode.pace_of(slug, found)
-    read = CachedRead(kind="api-updates", slug=slug, version=version, variant=f"{after}:{pace.mode}:{pace.poll_ms}")
+    read = CachedRead(
+        kind="api-updates", slug=slug, version=version, variant=f"{after}:{pace.mode}:{pace.poll_ms}",
+        slot_variant=str(after), held=found.get(slot) if after == since else NOT_READ,
+    )
 
     def build():
         # One query: the events come with their blog's last seq (the blog is
