@@ -80,7 +80,7 @@ class CachedRead:
     slot_variant: str | None = field(default=None, compare=False, repr=False)
 
     def _variant_digest(self) -> str:
-        return hashlib.blake2s(self.variant.encode(), digest_size=8).hexdigest() if self.variant else "-"
+        return _digest(self.variant)
 
     @property
     def key(self) -> str:
@@ -99,8 +99,11 @@ class CachedRead:
 def slot_key(kind: str, slug: str, variant: str = "") -> str:
     """The cache key of a read's slot (purge_blog_responses matches its
     blog by the third part)."""
-    digest = hashlib.blake2s(variant.encode(), digest_size=8).hexdigest() if variant else "-"
-    return f"resp:{CACHE_VERSION}:{kind}:{key_part(slug)}:{digest}"
+    return f"resp:{CACHE_VERSION}:{kind}:{key_part(slug)}:{_digest(variant)}"
+
+
+def _digest(variant: str) -> str:
+    return hashlib.blake2s(variant.encode(), digest_size=8).hexdigest() if variant else "-"
 
 
 def blog_read(kind: str, slug: str, variant: str = "") -> CachedRead | None:
