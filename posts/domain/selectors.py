@@ -158,9 +158,10 @@ def pinned_entry(*, blog: Blog, light: bool = False) -> Entry | None:
 
 
 KEY_EVENT_FIELDS = ("id", "blog_id", "headline", "body_text", "published_at")
+KEY_EVENTS_SHOWN = 50  # the key-events list of a page and of the API's blog
 
 
-def key_events(*, blog: Blog, limit: int = 50) -> list[Entry]:
+def key_events(*, blog: Blog, limit: int = KEY_EVENTS_SHOWN) -> list[Entry]:
     """Newest first, through the entry_key_events partial index; only what
     the list shows (``Entry.summary_text`` and the link). Hand-written SQL
     (below): the ORM's compiling was 60% of it, and a permalink reads it."""
@@ -187,7 +188,7 @@ _EXTRAS_SQL = (
 )
 
 
-def pinned_and_key_events(*, blog: Blog, limit: int = 50) -> tuple[Entry | None, list[Entry]]:
+def pinned_and_key_events(*, blog: Blog, limit: int = KEY_EVENTS_SHOWN) -> tuple[Entry | None, list[Entry]]:
     """:func:`pinned_entry` (``light``) and :func:`key_events` in one query,
     each part through its partial index (one_pinned_entry_per_blog,
     entry_key_events): what the first page of a live blog and the API's blog
@@ -219,7 +220,7 @@ def first_page(*, blog: Blog, limit: int = 20) -> tuple[EntriesPage, Entry | Non
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     published = Entry.Status.PUBLISHED.value
     parts: dict[str, list[Entry]] = {"page": [], "pinned": [], "key event": []}
-    rows = _raw_entries(blog, _FIRST_PAGE_SQL, [blog.pk, published, limit + 1, blog.pk, published, blog.pk, published, 50])
+    rows = _raw_entries(blog, _FIRST_PAGE_SQL, [blog.pk, published, limit + 1, blog.pk, published, blog.pk, published, KEY_EVENTS_SHOWN])
     for entry in rows:
         parts[entry.part].append(entry)
     items = parts["page"][:limit]
@@ -583,7 +584,7 @@ def permalink_reads(*, blog: Blog, entry_id: int, size: int = 10) -> tuple[Entry
     """:func:`entry_window` and the blog's :func:`key_events`, in one query
     (a permalink's page: one round trip less, bench/PROFILING.md)."""
     rows = _raw_entries(blog, _WINDOW_AND_KEY_EVENTS_SQL, [
-        *_window_params(blog, entry_id, size), blog.pk, Entry.Status.PUBLISHED.value, 50,
+        *_window_params(blog, entry_id, size), blog.pk, Entry.Status.PUBLISHED.value, KEY_EVENTS_SHOWN,
     ])
     window = [e for e in rows if e.part != "key event"]
     return _window(window, entry_id, size), [e for e in rows if e.part == "key event"]
